@@ -1,0 +1,218 @@
+"""The ``engine`` command: run flows and workers, and read what executions did."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.render import echo_json, execution_dict, event_dict, format_time, print_table
+from engine.api import Engine, default_db_path
+from engine.errors import EngineError
+
+
+class EngineGroup(click.Group):
+    """Turns engine errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EngineError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+pass_engine = click.make_pass_decorator(Engine)
+
+
+@click.group(cls=EngineGroup)
+@click.option("--db", "db_path", envvar="ENGINE_DB", default=None, metavar="PATH",
+              help="SQLite database file [default: $ENGINE_DB, else ./.engine/engine.db].")
+@click.option("--synchronous", type=click.Choice(["FULL", "NORMAL"], case_sensitive=False), default=None,
+              envvar="ENGINE_SYNCHRONOUS", help="SQLite durability: FULL (default) survives power loss.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str | None, synchronous: str | None, verbose: bool) -> None:
+    """Durable execution for Python automations."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    path = db_path or default_db_path()
+    try:
+        ctx.obj = Engine(path, synchronous)
+    except EngineError as exc:
+        raise click.ClickException(str(exc)) from None
+    ctx.call_on_close(ctx.obj.close)
+
+
+def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, Any]:
+    """``-i KEY=VALUE`` pairs (values parsed as JSON where they parse) over ``--inputs JSON``."""
+    inputs: dict[str, Any] = {}
+    if inputs_json:
+        try:
+            inputs = json.loads(inputs_json)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--inputs") from None
+        if not isinstance(inputs, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--inputs")
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-i")
+        try:
+            inputs[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            inputs[key] = raw
+    return inputs
+
+
+@cli.command()
+@click.argument("target")
+@click.option("-i", "--input", "pairs", multiple=True, metavar="KEY=VALUE", help="An input (JSON value or string).")
+@click.option("--inputs", "inputs_json", metavar="JSON", help="All inputs as one JSON object.")
+@click.option("--flows", "flows_dir", type=click.Path(file_okay=False), help="Register the flows in this folder first.")
+@click.option("--name", help="A name for the execution.")
+@click.option("--detach", is_flag=True, help="Only create the execution and print its id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_engine
+def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | None, flows_dir: str | None,
+        name: str | None, detach: bool, as_json: bool) -> None:
+    """Run TARGET (a flow file or a registered flow's name) until it ends.
+
+    A .py TARGET registers every flow in its folder (so sibling flows resolve) and
+    runs the one in TARGET. Exits 0 only if the execution ends ENDED_SUCCESS.
+    """
+    inputs = parse_inputs(pairs, inputs_json)
+    if flows_dir:
+        engine.sync_flows(flows_dir)
+    flow = target
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise EngineError(f"flow file {target} does not exist")
+        engine.sync_flows(path.parent)
+        flow = engine.register_file(path).name
+    execution_id = engine.start(flow, inputs, name=name)
+    if detach:
+        click.echo(json.dumps({"id": execution_id}) if as_json else execution_id)
+        return
+    row = engine.run_until_ended(execution_id)
+    if as_json:
+        echo_json(execution_dict(row))
+    else:
+        click.echo(f"{row.id} {row.status}" + (f": {row.message}" if row.message else ""))
+        if row.output_value:
+            click.echo(json.dumps(row.output_value, indent=2, default=repr))
+    if row.status != "ENDED_SUCCESS":
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--concurrency", default=16, show_default=True, help="Activations run at once.")
+@click.option("--until-idle", is_flag=True, help="Exit when nothing is queued, running or on a timer.")
+@click.option("--lease", "lease_seconds", default=15.0, show_default=True, help="Lease length in seconds.")
+@click.option("--poll", "poll_interval", default=0.005, show_default=True, help="Seconds between checks for work from other processes.")
+@pass_engine
+def worker(engine: Engine, concurrency: int, until_idle: bool, lease_seconds: float, poll_interval: float) -> None:
+    """Run executions from the database until stopped (Ctrl-C)."""
+    w = engine.worker(concurrency=concurrency, lease_seconds=lease_seconds, poll_interval=poll_interval)
+    try:
+        w.run(until_idle=until_idle)
+    except KeyboardInterrupt:
+        w.stop()
+
+
+@cli.group()
+def flows() -> None:
+    """Register and list flows."""
+
+
+@flows.command("sync")
+@click.argument("directory", type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@pass_engine
+def flows_sync(engine: Engine, directory: str, as_json: bool) -> None:
+    """Register every flow script in DIRECTORY (sub-folders are projects)."""
+    synced = engine.sync_flows(directory)
+    if as_json:
+        echo_json([{"name": s.name, "project": s.project, "version": s.version, "changed": s.changed} for s in synced])
+        return
+    for s in synced:
+        click.echo(f"{'updated' if s.changed else 'unchanged':9} {s.project}/{s.name} {s.version[:12]}")
+
+
+@flows.command("ls")
+@click.option("--json", "as_json", is_flag=True)
+@pass_engine
+def flows_ls(engine: Engine, as_json: bool) -> None:
+    """List registered flows and their current versions."""
+    rows = [{"name": f.name, "project": f.project, "version": f.version, "path": f.path} for f in engine.store.list_flows()]
+    if as_json:
+        echo_json(rows)
+    else:
+        print_table(["name", "project", "version", "path"], [[r["name"], r["project"], r["version"][:12], r["path"]] for r in rows])
+
+
+@cli.command("ls")
+@click.option("--status", help="Only executions with this status.")
+@click.option("--flow", help="Only executions of this flow.")
+@click.option("--project", help="Only executions in this project.")
+@click.option("--parent", "parent_id", help="Only children of this execution.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_engine
+def ls(engine: Engine, status: str | None, flow: str | None, project: str | None, parent_id: str | None,
+       limit: int, as_json: bool) -> None:
+    """List executions, newest first."""
+    rows = engine.store.list_executions(
+        status=status.upper() if status else None, flow=flow, project=project, parent_id=parent_id, limit=limit
+    )
+    if as_json:
+        echo_json([execution_dict(r) for r in rows])
+        return
+    print_table(
+        ["id", "flow", "status", "created", "message"],
+        [[r.id, r.flow, r.status, format_time(r.created_at), r.message or ""] for r in rows],
+    )
+
+
+@cli.command()
+@click.argument("execution_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_engine
+def show(engine: Engine, execution_id: str, as_json: bool) -> None:
+    """Show one execution's fields."""
+    data = execution_dict(engine.get(execution_id))
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        if key.endswith("_at"):
+            value = format_time(value)
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, default=repr)
+        click.echo(f"{key:13} {value if value is not None else '-'}")
+
+
+@cli.command()
+@click.argument("execution_id")
+@click.option("--json", "as_json", is_flag=True, help="Full payloads as JSON.")
+@pass_engine
+def history(engine: Engine, execution_id: str, as_json: bool) -> None:
+    """Show an execution's event log in seq order."""
+    events = engine.history(execution_id)
+    if as_json:
+        echo_json([event_dict(e) for e in events])
+        return
+    rows = []
+    for e in events:
+        d = event_dict(e)["data"]
+        d.pop("kind", None)
+        summary = json.dumps(d, default=repr)
+        rows.append([e.seq, format_time(e.at), e.kind, summary if len(summary) < 90 else summary[:87] + "...", e.line or ""])
+    print_table(["seq", "time", "kind", "data", "line"], rows)
+
+
+def main() -> None:
+    cli(prog_name="engine")

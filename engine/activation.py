@@ -1,0 +1,60 @@
+"""One activation: run a handler against its history and turn what happened into a
+``Decision``. Pure given its inputs; the worker commits the decision."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from engine.decision import ActivationAborted, Decision, ReplayExhausted, Suspended
+from engine.errors import error_info
+from engine.flows import LoadedFlow
+from engine.replay import ReplayContext
+from flow_api import Execution, System
+from flow_api.exceptions import ExecutionEnd, NondeterminismError
+from store.events import ExecutionEnded
+
+
+def run_handler(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
+    """Run ``flow``'s handler once in ``ctx`` and describe the outcome."""
+    error: BaseException | None = None
+    try:
+        flow.handler(System(ctx), Execution(ctx, ctx.execution_id), ctx.inputs)
+        status, message, line = "ENDED_SUCCESS", None, 0
+    except ExecutionEnd as end:
+        status, message, line = end.status, end.message, _flow_line(end.__traceback__, flow.module_globals)
+    except Suspended as signal:
+        return Decision("suspend", ctx.pending, wake_at=signal.wake_at, wait=signal.wait)
+    except ReplayExhausted:
+        return Decision("exhausted")
+    except ActivationAborted:
+        return Decision("aborted")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a flow error of any kind, SystemExit included, ends the execution
+        error = exc
+        line = _flow_line(exc.__traceback__, flow.module_globals)
+        where = f" (line {line})" if line else ""
+        status, message = "ENDED_ERROR", f"{type(exc).__name__}: {exc}{where}"
+    if ctx.fatal is None:
+        ctx.check_end(status, line)
+    if ctx.fatal is not None:
+        if isinstance(ctx.fatal, NondeterminismError):
+            return Decision("halt", [], status="HALTED", message=str(ctx.fatal), error=error_info(ctx.fatal))
+        error = ctx.fatal
+        status, message = "ENDED_ERROR", str(ctx.fatal)
+    info = None if error is None else error_info(error, flow.module_globals)
+    output = dict(ctx.output)
+    if ctx.live is not None:
+        ctx._append(ExecutionEnded(status, message, output, info), line)
+    return Decision("end", ctx.pending, status=status, message=message, output_value=output, error=info, line=line)
+
+
+def _flow_line(tb: TracebackType | None, module_globals: dict[str, Any]) -> int:
+    """The last line of the flow script in a traceback."""
+    line = 0
+    while tb is not None:
+        if tb.tb_frame.f_globals is module_globals:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

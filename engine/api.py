@@ -1,0 +1,108 @@
+"""The engine's Python entry point: what the CLI, tests and benchmarks call."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.errors import EngineError
+from engine.flows import SyncedFlow, check_flow_name, register_file, sync_directory
+from engine.ids import new_id
+from engine.worker import Worker
+from store import values
+from store.events import Event
+from store.model import ExecutionRow, NewExecution
+from store.sqlite import SqliteStore, StoreError
+
+DEFAULT_DB = ".engine/engine.db"
+
+
+def default_db_path() -> str:
+    return os.environ.get("ENGINE_DB") or DEFAULT_DB
+
+
+class Engine:
+    """One database and the operations on it.
+
+    Args:
+        db_path: the SQLite file (created on first use).
+        synchronous: ``FULL`` (default: a committed event survives power loss) or
+            ``NORMAL`` (faster; a power loss may lose the last commits, never corrupt).
+    """
+
+    def __init__(self, db_path: str | os.PathLike[str] | None = None, synchronous: str | None = None) -> None:
+        path = str(db_path or default_db_path())
+        try:
+            self.store = SqliteStore(path, synchronous or os.environ.get("ENGINE_SYNCHRONOUS", "FULL"))
+        except StoreError as exc:
+            raise EngineError(str(exc)) from None
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- flows -------------------------------------------------------------------
+
+    def sync_flows(self, directory: str | Path) -> list[SyncedFlow]:
+        """Register every flow script in ``directory`` (see ``engine.flows.sync_directory``)."""
+        return sync_directory(self.store, directory)
+
+    def register_flow(self, name: str, source: str, project: str = "default") -> str:
+        return self.store.put_flow(check_flow_name(name), source, project=project)
+
+    def register_file(self, path: str | Path) -> SyncedFlow:
+        return register_file(self.store, Path(path))
+
+    # -- executions --------------------------------------------------------------
+
+    def start(
+        self, flow: str, inputs: dict[str, Any] | None = None, *, name: str | None = None, run: bool = True
+    ) -> str:
+        """Create a top-level execution of ``flow``; returns its id."""
+        found = self.store.get_flow(flow)
+        if found is None:
+            known = ", ".join(f.name for f in self.store.list_flows()[:20]) or "none"
+            raise EngineError(f"flow {flow!r} does not exist (known flows: {known}); register it with `engine flows sync DIR`")
+        try:
+            encoded = values.roundtrip(inputs or {})
+        except values.UnrecordableValueError as exc:
+            raise EngineError(f"inputs for flow {flow!r} cannot be recorded: {exc}") from None
+        execution_id = new_id()
+        self.store.create_execution(
+            NewExecution(
+                id=execution_id, flow=flow, flow_version=found.version, input_value=encoded,
+                status="QUEUED" if run else "PAUSED", name=name, project=found.project,
+            ),
+            time.time(),
+        )
+        return execution_id
+
+    def get(self, execution_id: str) -> ExecutionRow:
+        """The execution with this id (or unique id prefix); EngineError if unknown."""
+        row = self.store.get_execution(execution_id)
+        if row is not None:
+            return row
+        matches = self.store.find_executions(execution_id) if execution_id else []
+        if len(matches) == 1:
+            return self.store.get_execution(matches[0])  # type: ignore[return-value]
+        if len(matches) > 1:
+            raise EngineError(f"execution id {execution_id!r} is ambiguous; type more of it")
+        raise EngineError(f"no execution {execution_id!r} in {self.store.path}; `engine ls` lists them")
+
+    def history(self, execution_id: str) -> list[Event]:
+        return self.store.load_events(self.get(execution_id).id)
+
+    def worker(self, **options: Any) -> Worker:
+        return Worker(self.store, **options)
+
+    def run_until_ended(self, execution_id: str, **worker_options: Any) -> ExecutionRow:
+        """Run an embedded worker until the execution ends (or halts); returns its row."""
+        worker = self.worker(**worker_options)
+
+        def finished() -> bool:
+            row = self.store.get_execution(execution_id)
+            return row is None or row.ended or row.status == "HALTED"
+
+        worker.run(until=finished)
+        return self.get(execution_id)

@@ -1,0 +1,54 @@
+"""What one activation of a handler decided, and the signals that unwind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from flow_api.exceptions import LifecycleSignal
+from store.events import ErrorInfo, Event
+from store.model import WaitSpec
+
+
+class Suspended(LifecycleSignal):
+    """The handler must wait (a timer, other executions). The engine records the wait
+    and unwinds the handler; nothing is held while it waits. If your flow catches this
+    with a bare ``except:``, re-raise ``flow_api.LifecycleSignal``."""
+
+    def __init__(self, *, wake_at: float | None = None, wait: WaitSpec | None = None) -> None:
+        super().__init__(wake_at, wait)
+        self.wake_at = wake_at if wait is None else wait.deadline
+        self.wait = wait
+
+
+class ReplayExhausted(LifecycleSignal):
+    """A replay without a live backend reached the end of the recorded history."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__(pos)
+        self.pos = pos
+
+
+class ActivationAborted(LifecycleSignal):
+    """This worker lost the execution's lease (or it was cancelled): stop, commit nothing."""
+
+
+class Decision(msgspec.Struct):
+    """The result of running a handler once.
+
+    ``kind`` is ``end`` (status/message/output set), ``suspend`` (wake_at or wait set),
+    ``halt`` (nondeterminism: error set, execution not ended), ``exhausted`` (replay
+    without live backend ran out of history), or ``aborted`` (lease lost).
+    ``events`` are the new events not committed yet.
+    """
+
+    kind: str
+    events: list[Event] = []
+    status: str | None = None
+    message: str | None = None
+    output_value: Any = None
+    error: ErrorInfo | None = None
+    wake_at: float | None = None
+    wait: WaitSpec | None = None
+    line: int = 0

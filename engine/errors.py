@@ -1,0 +1,61 @@
+"""Failures as data: turning exceptions into ``ErrorInfo`` and back."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import traceback
+from types import TracebackType
+from typing import Any
+
+import flow_api
+from store.events import ErrorInfo
+
+
+def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None) -> ErrorInfo:
+    """Record ``exc`` as type name, message and traceback text (flow frames only when
+    ``module_globals`` names the flow's module)."""
+    tb = exc.__traceback__
+    if module_globals is not None:
+        tb = _from_flow_frames(tb, module_globals)
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ in ("builtins", "flow_api.exceptions") else f"{cls.__module__}.{cls.__qualname__}"
+    return ErrorInfo(name, str(exc), text)
+
+
+def _from_flow_frames(tb: TracebackType | None, module_globals: dict[str, Any]) -> TracebackType | None:
+    start = tb
+    while start is not None and start.tb_frame.f_globals is not module_globals:
+        start = start.tb_next
+    return start or tb
+
+
+def rebuild_error(info: ErrorInfo) -> Exception:
+    """The recorded exception as an instance of its original type where that type is a
+    builtin, a flow_api error or already imported; else ``flow_api.EngineException``."""
+    cls = _find_class(info.type)
+    if cls is None:
+        exc: Exception = flow_api.EngineException(f"{info.type}: {info.message}")
+    else:
+        exc = cls.__new__(cls)
+        Exception.__init__(exc, info.message)
+    exc.recorded_traceback = info.traceback  # type: ignore[attr-defined]
+    return exc
+
+
+def _find_class(name: str) -> type[Exception] | None:
+    module_name, _, qualname = name.rpartition(".")
+    if not module_name:
+        found = getattr(flow_api, name, None) or getattr(builtins, name, None)
+    else:
+        module = sys.modules.get(module_name)
+        found = getattr(module, qualname, None) if module else None
+    if isinstance(found, type) and issubclass(found, Exception):
+        return found
+    return None
+
+
+class EngineError(Exception):
+    """A user-facing error outside any flow (unknown id, bad flow file...): the message
+    says what happened and what to do. The CLI prints it on one line."""

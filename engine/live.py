@@ -1,0 +1,63 @@
+"""The live backend of a replay context: commands past the end of the log run here,
+against the store, under the activation's lease."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.clock import Clock
+from engine.decision import ActivationAborted
+from store.events import Event
+from store.model import Commit
+from store.sqlite import LeaseLostError, SqliteStore
+
+_FIELDS = ("input_value", "output_value", "status", "message", "name", "flow", "id", "parent_id",
+           "project", "created_at", "ended_at", "type")
+
+
+class StoreLive:
+    """Runs commands for execution ``execution_id`` holding lease ``fence``."""
+
+    def __init__(
+        self, store: SqliteStore, clock: Clock, execution_id: str, fence: int,
+        on_runnable: Callable[[list[str]], None],
+    ) -> None:
+        self.store = store
+        self.now = clock
+        self.execution_id = execution_id
+        self.fence = fence
+        self.on_runnable = on_runnable
+
+    def commit(self, events: list[Event], **effects: Any) -> None:
+        try:
+            result = self.store.commit(Commit(self.execution_id, self.fence, events=events, **effects))
+        except LeaseLostError as exc:
+            raise ActivationAborted(str(exc)) from None
+        if result.runnable:
+            self.on_runnable(result.runnable)
+
+    def flow_version(self, flow: str) -> tuple[str, str] | None:
+        found = self.store.get_flow(flow)
+        return None if found is None else (found.version, found.project)
+
+    def statuses(self, ids: list[str]) -> dict[str, str]:
+        return self.store.statuses(ids)
+
+    def execution_fields(self, execution_id: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
+        row = self.store.get_execution(execution_id)
+        if row is None:
+            return None
+        return {f: getattr(row, f) for f in fields if f in _FIELDS}
+
+    def execution_summary(self, execution_id: str) -> str:
+        row = self.store.get_execution(execution_id)
+        if row is None:
+            return f"execution {execution_id} does not exist"
+        return f"execution {row.id} (flow {row.flow!r}) ended {row.status}: {row.message or 'no message'}"
+
+    def setting(self, name: str) -> tuple[Any, str | None] | None:
+        return self.store.get_setting(name)
+
+    def query(self, filter_: Any) -> list[str]:
+        return self.store.query_execution_ids(filter_)

@@ -1,0 +1,495 @@
+"""The replay context: answers each flow_api command from the log, or runs it live.
+
+A ``ReplayContext`` is handed to flow_api as its runtime. For every command it looks
+at the next recorded event: if there is one, it must be the same command with the same
+identity (else ``NondeterminismError``) and its recorded outcome is returned. Past the
+end of the log the command runs live through a ``Live`` backend and its outcome is
+appended: commands with no outside effect (log, output, now, random, uuid, reads) go
+to a pending list that shares the next durable commit.
+
+Without a ``Live`` backend the context is a pure function of (history, handler,
+inputs): reaching the end of the log raises ``ReplayExhausted``. That is how
+``engine replay`` and the unit tests drive it.
+"""
+
+from __future__ import annotations
+
+import random as _random
+import sys
+import uuid as _uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from engine.decision import ReplayExhausted, Suspended
+from engine.errors import error_info, rebuild_error
+from engine.ids import child_id
+from flow_api.exceptions import (
+    DependencyFailedError,
+    DependencyTimeoutError,
+    InvalidInputError,
+    NondeterminismError,
+    ResourceNotFoundError,
+    SuspensionSwallowedError,
+)
+from flow_api.resources import revive
+from store import values
+from store.events import (
+    Body,
+    ChildCancelled,
+    ChildCreated,
+    ChildStarted,
+    CommandFailed,
+    Event,
+    ExecutionEnded,
+    ExecutionRead,
+    ExecutionsQueried,
+    FlowRead,
+    LogRecorded,
+    NowRecorded,
+    OutputSet,
+    RandomRecorded,
+    SettingDeleted,
+    SettingRead,
+    SettingSaved,
+    SleepStarted,
+    StepCompleted,
+    TimerFired,
+    UuidRecorded,
+    WaitCompleted,
+    WaitStarted,
+)
+from store.model import FAILED_STATUSES, ENDED_STATUSES, NewExecution, SettingWrite, WaitSpec
+
+#: How deep a tree of executions starting executions may grow before it is refused.
+MAX_DEPTH = 50
+
+
+class Live(Protocol):
+    """What a context needs to run commands past the end of the log."""
+
+    def now(self) -> float: ...
+    def commit(self, events: list[Event], **effects: Any) -> None: ...
+    def flow_version(self, flow: str) -> tuple[str, str] | None: ...
+    def statuses(self, ids: list[str]) -> dict[str, str]: ...
+    def execution_fields(self, execution_id: str, fields: tuple[str, ...]) -> dict[str, Any] | None: ...
+    def execution_summary(self, execution_id: str) -> str: ...
+    def setting(self, name: str) -> tuple[Any, str | None] | None: ...
+    def query(self, filter_: Any) -> list[str]: ...
+
+
+class ExecutionInfo(Protocol):
+    id: str
+    name: str | None
+    flow: str
+    project: str
+    depth: int
+    root_id: str
+
+
+def _describe(command: str, identity: str) -> str:
+    return f"{command}({identity!r})" if identity else f"{command}()"
+
+
+class ReplayContext:
+    """The runtime behind ``system`` and ``this`` for one activation of one execution."""
+
+    def __init__(
+        self,
+        execution: ExecutionInfo,
+        history: list[Event],
+        *,
+        module_globals: dict[str, Any] | None = None,
+        flow_file: str = "<flow>",
+        live: Live | None = None,
+    ) -> None:
+        self.execution_id = execution.id
+        self.execution = execution
+        self.history = history
+        self.live = live
+        self.flow_file = flow_file
+        self.module_globals = module_globals
+        started = history[0].body
+        self.inputs: dict[str, Any] = revive(started.input_value or {}, self)  # type: ignore[attr-defined]
+        self.pending: list[Event] = []
+        self.output: dict[str, Any] = {}
+        self.output_dirty = False
+        self.pos = 1
+        self.next_seq = history[-1].seq + 1
+        self.fatal: BaseException | None = None
+        self._rng: _random.Random | None = None
+
+    # -- the log cursor ------------------------------------------------------------
+
+    @property
+    def replaying(self) -> bool:
+        return self.pos < len(self.history)
+
+    def _recorded(self, command: str, identity: str = "") -> Body | None:
+        """The recorded outcome of this command, or None when it must run live."""
+        if self.fatal is not None:
+            raise self.fatal
+        if self.pos >= len(self.history):
+            if self.live is None:
+                raise ReplayExhausted(self.pos)
+            return None
+        event = self.history[self.pos]
+        body = event.body
+        recorded_command = body.failed_command if type(body) is CommandFailed else body.command  # type: ignore[attr-defined]
+        if recorded_command != command or body.identity != identity:
+            self._diverged(event, command, identity)
+        self.pos += 1
+        if type(body) is CommandFailed:
+            raise rebuild_error(body.error)
+        return body
+
+    def _outcome(self) -> Body | None:
+        """The event that completed a waiting command (timer fired, wait done), if recorded."""
+        if self.pos < len(self.history):
+            body = self.history[self.pos].body
+            if type(body) in (TimerFired, WaitCompleted):
+                self.pos += 1
+                return body
+            return None
+        if self.live is None:
+            raise ReplayExhausted(self.pos)
+        return None
+
+    def _diverged(self, event: Event, command: str, identity: str) -> None:
+        recorded = event.body
+        if isinstance(recorded, ExecutionEnded):
+            what = f"the history recorded the end of the execution ({recorded.status})"
+        else:
+            what = f"the history recorded {_describe(event.command, recorded.identity)}"
+        error = NondeterminismError(
+            f"execution {self.execution_id}: nondeterminism at seq {event.seq}: {what} at "
+            f"{self._where(event.line)}, but the code now calls {_describe(command, identity)} at "
+            f"{self._where(self.caller_line())}. The flow's code changed while this execution was in flight, "
+            "or the handler depends on something not recorded (time, randomness, I/O outside this.step). "
+            f"The execution is halted with its log intact: restore the code or make it deterministic, "
+            f"then `engine resume {self.execution_id}`."
+        )
+        error.seq = event.seq  # type: ignore[attr-defined]
+        self.fatal = error
+        raise error
+
+    def _where(self, line: int) -> str:
+        return f"line {line} of {self.flow_file}" if line else f"an unknown line of {self.flow_file}"
+
+    def caller_line(self) -> int:
+        """The line of the flow script that made the current call."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_globals is self.module_globals:
+                return frame.f_lineno
+            frame = frame.f_back  # type: ignore[assignment]
+        return 0
+
+    def _append(self, body: Body, line: int | None = None) -> Event:
+        assert self.live is not None
+        event = Event(self.next_seq, self.live.now(), body, self.caller_line() if line is None else line)
+        self.next_seq += 1
+        self.pending.append(event)
+        return event
+
+    def _commit(self, body: Body, **effects: Any) -> None:
+        """Append ``body`` and commit it with everything pending, durably, now."""
+        self._append(body)
+        events, self.pending = self.pending, []
+        if self.output_dirty:
+            effects["output_value"] = self.output
+            self.output_dirty = False
+        assert self.live is not None
+        self.live.commit(events, **effects)
+
+    def _fail(self, command: str, identity: str, error: Exception) -> Exception:
+        self._append(CommandFailed(command, identity, error_info(error)))
+        return error
+
+    # -- pure commands ---------------------------------------------------------------
+
+    def log(self, message: str, level: str) -> None:
+        if self._recorded("log") is None:
+            self._append(LogRecorded(message, level))
+
+    def set_output(self, output: dict[str, Any], replace: bool) -> None:
+        body = self._recorded("set_output")
+        if body is None:
+            try:
+                output = values.roundtrip(output)
+            except values.UnrecordableValueError as exc:
+                raise InvalidInputError(f"execution {self.execution_id}: output cannot be recorded: {exc}") from None
+            body = self._append(OutputSet(output, replace)).body
+            self.output_dirty = True
+        assert isinstance(body, OutputSet)
+        if body.replace:
+            self.output = dict(body.values)
+        else:
+            self.output.update(body.values)
+
+    def own_field(self, field: str) -> Any:
+        ex = self.execution
+        fields = {
+            "input_value": self.inputs,
+            "output_value": revive(dict(self.output), self),
+            "status": "RUNNING",
+            "message": None,
+            "name": ex.name,
+            "id": ex.id,
+            "flow": ex.flow,
+            "project": ex.project,
+        }
+        if field not in fields:
+            raise InvalidInputError(f"unknown execution field {field!r}; known: {', '.join(fields)}")
+        return fields[field]
+
+    def now(self) -> float:
+        body = self._recorded("now")
+        if body is None:
+            assert self.live is not None
+            body = self._append(NowRecorded(self.live.now())).body
+        return body.value  # type: ignore[attr-defined, no-any-return]
+
+    def random(self) -> float:
+        body = self._recorded("random")
+        if body is None:
+            self._rng = self._rng or _random.Random()
+            body = self._append(RandomRecorded(self._rng.random())).body
+        return body.value  # type: ignore[attr-defined, no-any-return]
+
+    def uuid(self) -> str:
+        body = self._recorded("uuid")
+        if body is None:
+            body = self._append(UuidRecorded(str(_uuid.uuid4()))).body
+        return body.value  # type: ignore[attr-defined, no-any-return]
+
+    # -- steps and timers ------------------------------------------------------------
+
+    def step(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+        body = self._recorded("step", name)
+        if body is not None:
+            return revive(body.result, self)  # type: ignore[attr-defined]
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            self._commit(CommandFailed("step", name, error_info(exc)))
+            raise
+        try:
+            encoded = values.roundtrip(result)
+        except values.UnrecordableValueError as exc:
+            error = InvalidInputError(f"execution {self.execution_id}: step {name!r} returned a value that cannot be recorded: {exc}")
+            self._commit(CommandFailed("step", name, error_info(error)))
+            raise error from None
+        self._commit(StepCompleted(name, encoded))
+        return revive(encoded, self)
+
+    def sleep(self, seconds: float) -> None:
+        body = self._recorded("sleep")
+        if body is None:
+            assert self.live is not None
+            body = self._append(SleepStarted(seconds, self.live.now() + seconds)).body
+        assert isinstance(body, SleepStarted)
+        if self._outcome() is not None:
+            return
+        assert self.live is not None
+        if self.live.now() >= body.due_at:
+            self._append(TimerFired(self.live.now()))
+            return
+        self._suspend(Suspended(wake_at=body.due_at))
+
+    # -- children ----------------------------------------------------------------------
+
+    def create_child(
+        self, flow: str, *, name: str | None, run: bool, inputs: dict[str, Any],
+        location_inheritance: str | None, child_type: str,
+    ) -> str:
+        body = self._recorded("flow", flow)
+        if body is not None:
+            return body.child_id  # type: ignore[attr-defined, no-any-return]
+        assert self.live is not None
+        ex = self.execution
+        if ex.depth + 1 > MAX_DEPTH:
+            raise self._fail("flow", flow, InvalidInputError(
+                f"execution {ex.id}: starting flow {flow!r} would nest executions {ex.depth + 1} deep, over the "
+                f"limit of {MAX_DEPTH}; does the flow start itself without an end condition?"
+            ))
+        found = self.live.flow_version(flow)
+        if found is None:
+            raise self._fail("flow", flow, ResourceNotFoundError(
+                f"execution {ex.id}: flow {flow!r} does not exist; register it with `engine flows sync DIR` "
+                "or put its file beside the flow that starts it"
+            ))
+        version, flow_project = found
+        try:
+            encoded = values.roundtrip(inputs)
+        except values.UnrecordableValueError as exc:
+            raise self._fail("flow", flow, InvalidInputError(
+                f"execution {ex.id}: inputs for flow {flow!r} cannot be recorded: {exc}"
+            )) from None
+        new_id = child_id(ex.id, self.next_seq)
+        new = NewExecution(
+            id=new_id, flow=flow, flow_version=version, input_value=encoded,
+            status="QUEUED" if run else "PAUSED", type=child_type, name=name, parent_id=ex.id,
+            root_id=ex.root_id, depth=ex.depth + 1,
+            project=_location(location_inheritance, ex.project, flow_project),
+        )
+        self._commit(ChildCreated(new_id, flow, version, name, run, child_type), creates=[new])
+        return new_id
+
+    def start_child(self, execution_id: str) -> None:
+        if self._recorded("run", execution_id) is None:
+            self._commit(ChildStarted(execution_id), start=[execution_id])
+
+    def cancel(self, execution_id: str) -> None:
+        if self._recorded("cancel", execution_id) is None:
+            self._commit(ChildCancelled(execution_id), cancel=[execution_id])
+
+    def wait_for(self, ids: list[str], return_when: str, timeout: float | None) -> list[str]:
+        identity = ",".join(ids)
+        body = self._recorded("wait_for", identity)
+        if body is None:
+            assert self.live is not None
+            unknown = sorted(set(ids) - set(self.live.statuses(ids)))
+            if unknown:
+                raise self._fail("wait_for", identity, ResourceNotFoundError(
+                    f"execution {self.execution_id}: cannot wait for unknown execution(s) {', '.join(unknown)}"
+                ))
+            deadline = None if timeout is None else self.live.now() + timeout
+            body = self._append(WaitStarted(list(ids), return_when, deadline)).body
+        assert isinstance(body, WaitStarted)
+        done = self._outcome()
+        if done is None:
+            done = self._check_wait(body)
+        return self._wait_result(body, done)  # type: ignore[arg-type]
+
+    def _check_wait(self, wait: WaitStarted) -> WaitCompleted:
+        assert self.live is not None
+        statuses = self.live.statuses(wait.targets)
+        ended = {i: s for i, s in statuses.items() if s in ENDED_STATUSES}
+        failed = [i for i in ended if ended[i] in FAILED_STATUSES]
+        targets = set(wait.targets)
+        needed = 1 if wait.return_when == "FIRST_ENDED" else len(targets)
+        wake_on_failure = wait.return_when == "ALL_SUCCEEDED"
+        timed_out = wait.deadline is not None and self.live.now() >= wait.deadline
+        if len(ended) >= needed or (wake_on_failure and failed) or timed_out:
+            failures = {i: self.live.execution_summary(i) for i in failed}
+            done = WaitCompleted(ended, timed_out and len(ended) < needed and not failed, failures)
+            self._append(done)
+            return done
+        self._suspend(Suspended(wait=WaitSpec(sorted(targets), needed, wake_on_failure, wait.deadline)))
+        raise AssertionError("unreachable")
+
+    def _wait_result(self, wait: WaitStarted, done: WaitCompleted) -> list[str]:
+        if wait.return_when == "ALL_SUCCEEDED":
+            for target in wait.targets:
+                if target in done.failures:
+                    raise DependencyFailedError(done.failures[target], target, done.statuses[target])
+        if done.timed_out:
+            raise DependencyTimeoutError(
+                f"execution {self.execution_id}: waited for {', '.join(wait.targets)} "
+                f"({wait.return_when}) until the timeout; {len(done.statuses)} of them had ended"
+            )
+        return [t for t in wait.targets if t in done.statuses]
+
+    def read_execution(self, execution_id: str, fields: tuple[str, ...]) -> dict[str, Any]:
+        body = self._recorded("read", execution_id)
+        if body is None:
+            assert self.live is not None
+            got = self.live.execution_fields(execution_id, fields)
+            if got is None:
+                raise self._fail("read", execution_id, ResourceNotFoundError(
+                    f"execution {self.execution_id}: execution {execution_id} does not exist"
+                ))
+            body = self._append(ExecutionRead(execution_id, got)).body
+        recorded = body.fields  # type: ignore[attr-defined]
+        missing = [f for f in fields if f not in recorded]
+        if missing:
+            raise InvalidInputError(f"unknown execution field(s) {', '.join(missing)}")
+        return {f: revive(recorded[f], self) for f in fields}
+
+    # -- settings, flows, queries --------------------------------------------------
+
+    def setting_read(self, name: str) -> tuple[bool, Any, str | None]:
+        body = self._recorded("setting_read", name)
+        if body is None:
+            assert self.live is not None
+            found = self.live.setting(name)
+            read = SettingRead(name, False) if found is None else SettingRead(name, True, found[0], found[1])
+            body = self._append(read).body
+        assert isinstance(body, SettingRead)
+        return body.exists, revive(body.value, self), body.description
+
+    def setting_save(self, name: str, value: Any, description: str | None) -> None:
+        if self._recorded("setting_save", name) is None:
+            try:
+                encoded = values.roundtrip(value)
+            except values.UnrecordableValueError as exc:
+                raise InvalidInputError(f"execution {self.execution_id}: setting {name!r} cannot be saved: {exc}") from None
+            self._commit(SettingSaved(name, encoded, description), settings=[SettingWrite(name, encoded, description)])
+
+    def setting_delete(self, name: str) -> None:
+        if self._recorded("setting_delete", name) is None:
+            self._commit(SettingDeleted(name), settings=[SettingWrite(name, delete=True)])
+
+    def flow_read(self, name: str) -> bool:
+        body = self._recorded("flow_read", name)
+        if body is None:
+            assert self.live is not None
+            found = self.live.flow_version(name)
+            body = self._append(FlowRead(name, found is not None, found[0] if found else None)).body
+        return body.exists  # type: ignore[attr-defined, no-any-return]
+
+    def query_executions(self, filter_: Any) -> list[str]:
+        body = self._recorded("executions")
+        if body is None:
+            assert self.live is not None
+            try:
+                ids = self.live.query(filter_)
+            except ValueError as exc:
+                raise self._fail("executions", "", InvalidInputError(f"bad executions filter: {exc}")) from None
+            body = self._append(ExecutionsQueried(values.roundtrip(filter_), ids)).body
+        return list(body.ids)  # type: ignore[attr-defined]
+
+    # -- the end ----------------------------------------------------------------------
+
+    def _suspend(self, signal: Suspended) -> None:
+        """Unwind the handler. Should it swallow the signal, every later call fails."""
+        self.fatal = SuspensionSwallowedError(
+            f"execution {self.execution_id}: the handler caught the engine's suspension at "
+            f"{self._where(self.caller_line())} with a bare `except:` or `except BaseException:` and "
+            "carried on. Catch `Exception` instead, or add `except flow_api.LifecycleSignal: raise` before it."
+        )
+        raise signal
+
+    def check_end(self, status: str, line: int) -> None:
+        """The handler ended: leftover recorded commands mean the code diverged."""
+        if self.fatal is not None:
+            return
+        if self.pos < len(self.history):
+            event = self.history[self.pos]
+            if isinstance(event.body, ExecutionEnded):
+                return
+            left = len(self.history) - self.pos
+            error = NondeterminismError(
+                f"execution {self.execution_id}: nondeterminism at seq {event.seq}: the handler ended "
+                f"({status}) at {self._where(line)}, but the history has {left} more "
+                f"recorded event(s), starting with {_describe(event.command, event.body.identity)} at "
+                f"{self._where(event.line)}. A call was removed or skipped. The execution is halted with its "
+                f"log intact: restore the code, then `engine resume {self.execution_id}`."
+            )
+            error.seq = event.seq  # type: ignore[attr-defined]
+            self.fatal = error
+
+
+def _location(inheritance: str | None, parent_project: str, flow_project: str) -> str:
+    mode = (inheritance or "created_by").lower().replace("-", "_")
+    if mode == "created_by":
+        return parent_project
+    if mode == "default":
+        return "default"
+    if mode in ("resource", "wrapped_resource"):
+        return flow_project
+    raise InvalidInputError(
+        f"location_inheritance must be created_by, default, resource or wrapped_resource, not {inheritance!r}"
+    )
+
+

@@ -1,0 +1,172 @@
+"""The worker: claims runnable executions under a lease, runs one activation each, and
+commits the decision in one transaction.
+
+Every activation, fresh, woken or recovered after a crash, comes in the same way: a
+claim that sets a lease (owner, expiry, fencing counter). A worker that dies holds its
+leases until they expire; then any worker claims those executions and replays them.
+
+Wake-up: a commit that makes executions runnable (a child ended, a child was created)
+notifies this process's worker at once. Other processes notice through SQLite's
+``data_version`` probe, every ``poll_interval`` seconds (5 ms by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from engine.activation import run_handler
+from engine.clock import Clock, system_clock
+from engine.decision import Decision
+from engine.errors import error_info
+from engine.flows import FlowLoader, FlowLoadError
+from engine.live import StoreLive
+from engine.replay import ReplayContext
+from store.events import Event, ExecutionEnded
+from store.model import Commit
+from store.sqlite import LeaseLostError, SqliteStore, StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 15.0
+DEFAULT_POLL_INTERVAL = 0.005
+
+
+class Worker:
+    """Runs executions from ``store`` on up to ``concurrency`` threads."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        *,
+        concurrency: int = 16,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        clock: Clock = system_clock,
+        loader: FlowLoader | None = None,
+    ) -> None:
+        self.store = store
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.loader = loader or FlowLoader(store)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="activation")
+        self._wakeup = threading.Condition()
+        self._notified = True
+        self._running: dict[str, int] = {}
+        self._stop = threading.Event()
+
+    # -- the loop ------------------------------------------------------------------
+
+    def run(self, *, until: Callable[[], bool] | None = None, until_idle: bool = False) -> None:
+        """Work until ``stop()``, until ``until()`` is true, or (``until_idle``) until
+        nothing is left to run now or on a timer."""
+        last_version = -1
+        last_renew = self.clock()
+        try:
+            while not self._stop.is_set():
+                if until is not None and until():
+                    return
+                version = self.store.data_version()
+                now = self.clock()
+                with self._wakeup:
+                    notified, self._notified = self._notified, False
+                    free = self.concurrency - len(self._running)
+                if free > 0 and (notified or version != last_version or self._timer_due(now)):
+                    last_version = version
+                    for execution_id, fence in self.store.claim(self.owner, free, self.lease_seconds, now):
+                        with self._wakeup:
+                            self._running[execution_id] = fence
+                        self._pool.submit(self._activate, execution_id, fence)
+                if now - last_renew > self.lease_seconds / 3:
+                    self._renew(now)
+                    last_renew = now
+                if until_idle and self._idle():
+                    return
+                with self._wakeup:
+                    if not self._notified:
+                        self._wakeup.wait(self.poll_interval)
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.notify()
+
+    def notify(self, _ids: list[str] | None = None) -> None:
+        """Something became runnable: look for work now."""
+        with self._wakeup:
+            self._notified = True
+            self._wakeup.notify()
+
+    def _timer_due(self, now: float) -> bool:
+        due = self.store.next_wake_at()
+        return due is not None and due <= now
+
+    def _idle(self) -> bool:
+        with self._wakeup:
+            if self._running:
+                return False
+        return not self.store.has_pending_work()
+
+    def _renew(self, now: float) -> None:
+        with self._wakeup:
+            leases = list(self._running.items())
+        for lost in self.store.renew_leases(leases, self.lease_seconds, now):
+            log.warning("worker %s lost the lease of execution %s", self.owner, lost)
+
+    # -- one activation --------------------------------------------------------------
+
+    def _activate(self, execution_id: str, fence: int) -> None:
+        try:
+            self._commit(execution_id, fence, self.activate(execution_id, fence))
+        except LeaseLostError:
+            log.info("execution %s: lease lost to another worker; dropped this activation", execution_id)
+        except StoreError as exc:
+            log.error("execution %s: %s", execution_id, exc)
+        except Exception:
+            log.exception("execution %s: internal error in the engine; it will be retried when its lease expires", execution_id)
+        finally:
+            with self._wakeup:
+                self._running.pop(execution_id, None)
+                self._notified = True
+                self._wakeup.notify()
+
+    def activate(self, execution_id: str, fence: int) -> Decision:
+        """Replay and run the handler of a claimed execution; returns its decision."""
+        row = self.store.get_execution(execution_id)
+        if row is None:
+            raise LeaseLostError(f"execution {execution_id} vanished")
+        history = self.store.load_events(execution_id)
+        try:
+            flow = self.loader.load(row.flow_version)
+        except FlowLoadError as exc:
+            message = f"{exc}; fix the flow and start a new execution"
+            ended = ExecutionEnded("ENDED_ERROR", message, {}, error_info(exc))
+            return Decision("end", [Event(history[-1].seq + 1, self.clock(), ended)], status="ENDED_ERROR", message=message)
+        live = StoreLive(self.store, self.clock, execution_id, fence, self.notify)
+        ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
+        return run_handler(ctx, flow)
+
+    def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
+        if decision.kind == "aborted":
+            return
+        commit = Commit(execution_id, fence, events=decision.events, release_lease=True)
+        if decision.kind == "end":
+            commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
+        elif decision.kind == "suspend":
+            commit.status, commit.wake_at, commit.wait = "WAITING", decision.wake_at, decision.wait
+        elif decision.kind == "halt":
+            commit.status, commit.message = "HALTED", decision.message
+            log.error("%s", decision.message)
+        result = self.store.commit(commit)
+        if result.runnable:
+            self.notify(result.runnable)

@@ -1,0 +1,112 @@
+"""Handles on engine resources that are not executions: flows and settings.
+
+Handles are cheap references; creating one validates nothing (``system.flow('x')``
+works whether or not a flow 'x' exists). Passed as inputs to a child execution, a
+handle arrives there as a live handle of the same resource.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flow_api.exceptions import InvalidInputError, ResourceNotFoundError
+
+if TYPE_CHECKING:
+    from flow_api.runtime import Runtime
+
+REF_KEY = "__engine_ref__"
+
+
+class Resource:
+    """Base of resource handles: a kind and a name."""
+
+    kind = "resource"
+
+    def __init__(self, runtime: Runtime, name: str) -> None:
+        self._runtime = runtime
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.name == self.name  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.name))
+
+    def __engine_ref__(self) -> dict[str, str]:
+        return {REF_KEY: self.kind, "name": self.name}
+
+
+class Flow(Resource):
+    """A flow, by name."""
+
+    kind = "flow"
+
+    def exists(self) -> bool:
+        """Whether a flow of this name is registered (recorded, so replays agree)."""
+        return self._runtime.flow_read(self.name)
+
+    def get(self, field: str) -> Any:
+        """``'name'`` of the flow; other fields are not exposed yet."""
+        if field == "name":
+            return self.name
+        raise InvalidInputError(f"flow handles expose 'name' only, not {field!r}")
+
+
+class Setting(Resource):
+    """A named, stored value shared by all executions (``system.setting(name)``)."""
+
+    kind = "setting"
+
+    def exists(self) -> bool:
+        return self._runtime.setting_read(self.name)[0]
+
+    def get(self, field: str = "value") -> Any:
+        """``'value'``, ``'description'`` or ``'name'`` of the setting."""
+        if field == "name":
+            return self.name
+        exists, value, description = self._runtime.setting_read(self.name)
+        if not exists:
+            raise ResourceNotFoundError(
+                f"setting {self.name!r} does not exist; check .exists() first or save it with .save(value=...)"
+            )
+        if field == "value":
+            return value
+        if field == "description":
+            return description
+        raise InvalidInputError(f"settings have 'value', 'description' and 'name', not {field!r}")
+
+    def load(self, *fields: str) -> Any:
+        got = tuple(self.get(f) for f in fields or ("value",))
+        return got[0] if len(got) == 1 else got
+
+    def save(self, value: Any = None, description: str | None = None) -> Setting:
+        """Create or overwrite the setting (recorded; a replay does not write again)."""
+        self._runtime.setting_save(self.name, value, description)
+        return self
+
+    def delete(self) -> None:
+        self._runtime.setting_delete(self.name)
+
+
+def revive(value: Any, runtime: Runtime) -> Any:
+    """Turn recorded resource references inside ``value`` back into live handles."""
+    if isinstance(value, dict):
+        kind = value.get(REF_KEY)
+        if kind is not None and len(value) == 2:
+            return _HANDLES[kind](runtime, value["name"])
+        return {k: revive(v, runtime) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revive(v, runtime) for v in value]
+    return value
+
+
+def _execution_handle(runtime: Runtime, name: str) -> Any:
+    from flow_api.execution import Execution
+
+    return Execution(runtime, name)
+
+
+_HANDLES: dict[str, Any] = {"flow": Flow, "setting": Setting, "execution": _execution_handle}

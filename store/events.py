@@ -1,0 +1,310 @@
+"""The event log's vocabulary: one closed, tagged union of frozen msgspec Structs.
+
+Every recorded outcome of a flow_api command is one of these bodies. Changes are
+additive only (new kinds, new fields with defaults); ``FORMAT_VERSION`` is written
+into each execution's first event. Golden histories under ``tests/histories/``
+catch accidental changes to the encoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Union
+
+import msgspec
+
+FORMAT_VERSION = 1
+
+
+class ErrorInfo(msgspec.Struct, frozen=True):
+    """A failure as data (never a pickle): exception type name, message, traceback text."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+
+class Body(msgspec.Struct, frozen=True, tag_field="kind", array_like=True):
+    """Base of every event body. ``command`` names the flow_api call it records
+    (empty for events that are not commands), ``identity`` its key argument."""
+
+    command: ClassVar[str] = ""
+
+    @property
+    def identity(self) -> str:
+        return ""
+
+
+# -- lifecycle -----------------------------------------------------------------
+
+
+class ExecutionStarted(Body, tag="started", frozen=True):
+    format_version: int
+    flow: str
+    flow_version: str
+    input_value: Any
+    parent_id: str | None = None
+    name: str | None = None
+
+
+class ExecutionEnded(Body, tag="ended", frozen=True):
+    status: str
+    message: str | None = None
+    output_value: Any = None
+    error: ErrorInfo | None = None
+
+
+class ExecutionCancelled(Body, tag="cancelled", frozen=True):
+    """Written by whoever cancelled the execution (a parent, the CLI)."""
+
+    reason: str = ""
+
+
+# -- pure commands (no effect outside the execution) -----------------------------
+
+
+class LogRecorded(Body, tag="log", frozen=True):
+    command: ClassVar[str] = "log"
+    message: str
+    level: str = "info"
+
+
+class OutputSet(Body, tag="output", frozen=True):
+    command: ClassVar[str] = "set_output"
+    values: dict[str, Any]
+    replace: bool = False
+
+
+class NowRecorded(Body, tag="now", frozen=True):
+    command: ClassVar[str] = "now"
+    value: float
+
+
+class RandomRecorded(Body, tag="random", frozen=True):
+    command: ClassVar[str] = "random"
+    value: float
+
+
+class UuidRecorded(Body, tag="uuid", frozen=True):
+    command: ClassVar[str] = "uuid"
+    value: str
+
+
+# -- durable commands --------------------------------------------------------------
+
+
+class StepCompleted(Body, tag="step", frozen=True):
+    command: ClassVar[str] = "step"
+    name: str
+    result: Any
+
+    @property
+    def identity(self) -> str:
+        return self.name
+
+
+class CommandFailed(Body, tag="failed", frozen=True):
+    """A command that raised (a step's function, an unknown flow...). Replay re-raises it."""
+
+    failed_command: str
+    failed_identity: str
+    error: ErrorInfo
+
+    @property
+    def identity(self) -> str:
+        return self.failed_identity
+
+
+class SleepStarted(Body, tag="sleep", frozen=True):
+    command: ClassVar[str] = "sleep"
+    seconds: float
+    due_at: float
+
+
+class TimerFired(Body, tag="timer_fired", frozen=True):
+    at: float
+
+
+class ChildCreated(Body, tag="child", frozen=True):
+    command: ClassVar[str] = "flow"
+    child_id: str
+    flow: str
+    flow_version: str
+    name: str | None
+    run: bool
+    child_type: str = "FLOW"
+
+    @property
+    def identity(self) -> str:
+        return self.flow
+
+
+class ChildStarted(Body, tag="child_run", frozen=True):
+    """A PAUSED child started later with ``.run()``."""
+
+    command: ClassVar[str] = "run"
+    child_id: str
+
+    @property
+    def identity(self) -> str:
+        return self.child_id
+
+
+class ChildCancelled(Body, tag="child_cancel", frozen=True):
+    command: ClassVar[str] = "cancel"
+    child_id: str
+
+    @property
+    def identity(self) -> str:
+        return self.child_id
+
+
+class WaitStarted(Body, tag="wait", frozen=True):
+    command: ClassVar[str] = "wait_for"
+    targets: list[str]
+    return_when: str
+    deadline: float | None = None
+
+    @property
+    def identity(self) -> str:
+        return ",".join(self.targets)
+
+
+class WaitCompleted(Body, tag="wait_done", frozen=True):
+    """Which targets had ended when the wait was satisfied, and how."""
+
+    statuses: dict[str, str]
+    timed_out: bool = False
+    failures: dict[str, str] = {}
+
+
+class ExecutionRead(Body, tag="read", frozen=True):
+    command: ClassVar[str] = "read"
+    target: str
+    fields: dict[str, Any]
+
+    @property
+    def identity(self) -> str:
+        return self.target
+
+
+class SettingRead(Body, tag="setting_read", frozen=True):
+    command: ClassVar[str] = "setting_read"
+    setting: str
+    exists: bool
+    value: Any = None
+    description: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.setting
+
+
+class SettingSaved(Body, tag="setting_save", frozen=True):
+    command: ClassVar[str] = "setting_save"
+    setting: str
+    value: Any
+    description: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.setting
+
+
+class SettingDeleted(Body, tag="setting_delete", frozen=True):
+    command: ClassVar[str] = "setting_delete"
+    setting: str
+
+    @property
+    def identity(self) -> str:
+        return self.setting
+
+
+class FlowRead(Body, tag="flow_read", frozen=True):
+    command: ClassVar[str] = "flow_read"
+    flow: str
+    exists: bool
+    version: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.flow
+
+
+class ExecutionsQueried(Body, tag="query", frozen=True):
+    command: ClassVar[str] = "executions"
+    filter: Any
+    ids: list[str]
+
+
+EventBody = Union[
+    ExecutionStarted,
+    ExecutionEnded,
+    ExecutionCancelled,
+    LogRecorded,
+    OutputSet,
+    NowRecorded,
+    RandomRecorded,
+    UuidRecorded,
+    StepCompleted,
+    CommandFailed,
+    SleepStarted,
+    TimerFired,
+    ChildCreated,
+    ChildStarted,
+    ChildCancelled,
+    WaitStarted,
+    WaitCompleted,
+    ExecutionRead,
+    SettingRead,
+    SettingSaved,
+    SettingDeleted,
+    FlowRead,
+    ExecutionsQueried,
+]
+
+ALL_BODIES: tuple[type[Body], ...] = EventBody.__args__  # type: ignore[attr-defined]
+
+#: Commands with no effect outside their execution: they may share the next commit.
+PURE_KINDS = frozenset({LogRecorded, OutputSet, NowRecorded, RandomRecorded, UuidRecorded})
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One row of an execution's log."""
+
+    seq: int
+    at: float
+    body: EventBody
+    line: int = 0
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.body)
+
+    @property
+    def command(self) -> str:
+        body = self.body
+        return body.failed_command if isinstance(body, CommandFailed) else body.command
+
+
+def kind_of(body: Body) -> str:
+    return type(body).__struct_config__.tag  # type: ignore[return-value]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_body_decoder = msgspec.msgpack.Decoder(EventBody)  # type: ignore[arg-type]
+
+
+def encode_body(body: Body) -> bytes:
+    return _encoder.encode(body)
+
+
+def decode_body(data: bytes) -> Body:
+    return _body_decoder.decode(data)  # type: ignore[no-any-return]
+
+
+def body_to_builtins(body: Body) -> dict[str, Any]:
+    """The body as a JSON-ready dict (named fields, ``kind`` first) for the CLI."""
+    out: dict[str, Any] = {"kind": kind_of(body)}
+    for field in body.__struct_fields__:
+        out[field] = msgspec.to_builtins(getattr(body, field))
+    return out

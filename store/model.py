@@ -1,0 +1,131 @@
+"""Plain data the store reads and writes: execution rows and the units of a commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from store.events import Event
+
+ENDED_SUCCESS = "ENDED_SUCCESS"
+ENDED_ERROR = "ENDED_ERROR"
+ENDED_CANCELLED = "ENDED_CANCELLED"
+ENDED_STATUSES = frozenset({ENDED_SUCCESS, ENDED_ERROR, ENDED_CANCELLED})
+FAILED_STATUSES = frozenset({ENDED_ERROR, ENDED_CANCELLED})
+
+#: The statuses an execution can have. ``HALTED`` is ours: the code diverged from the
+#: recorded history; the log is intact and ``engine resume`` continues once it is fixed.
+STATUSES = (
+    "PAUSED",
+    "QUEUED",
+    "RUNNING",
+    "WAITING",
+    "HALTED",
+    ENDED_SUCCESS,
+    ENDED_ERROR,
+    ENDED_CANCELLED,
+)
+
+UNSET: Any = msgspec.UNSET
+
+
+class ExecutionRow(msgspec.Struct, frozen=True):
+    """One execution as stored. ``input_value``/``output_value`` are decoded values."""
+
+    id: str
+    type: str
+    flow: str
+    flow_version: str
+    name: str | None
+    status: str
+    message: str | None
+    parent_id: str | None
+    root_id: str
+    depth: int
+    project: str
+    input_value: Any
+    output_value: Any
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    wake_at: float | None
+    lease_owner: str | None
+    lease_expires: float | None
+    fence: int
+    last_seq: int
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED_STATUSES
+
+
+class FlowVersion(msgspec.Struct, frozen=True):
+    name: str
+    version: str
+    source: str
+    path: str | None
+    project: str
+    created_at: float
+
+
+class NewExecution(msgspec.Struct, frozen=True):
+    """An execution to create; its ``ExecutionStarted`` event is written with it."""
+
+    id: str
+    flow: str
+    flow_version: str
+    input_value: Any
+    status: str = "QUEUED"
+    type: str = "FLOW"
+    name: str | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    depth: int = 0
+    project: str = "default"
+
+
+class WaitSpec(msgspec.Struct, frozen=True):
+    """Suspend until ``needed`` of ``targets`` have ended, or one failed when
+    ``wake_on_failure``; ``deadline`` (epoch seconds) wakes it regardless."""
+
+    targets: list[str]
+    needed: int
+    wake_on_failure: bool
+    deadline: float | None = None
+
+
+class SettingWrite(msgspec.Struct, frozen=True):
+    name: str
+    value: Any = None
+    description: str | None = None
+    delete: bool = False
+
+
+class Commit(msgspec.Struct):
+    """Everything one decision of one execution changes, applied in one transaction.
+
+    ``fence`` is the lease fencing counter the writer holds; the commit is refused
+    (``LeaseLostError``) when another worker has claimed the execution since.
+    """
+
+    execution_id: str
+    fence: int | None
+    events: list[Event] = []
+    status: str | None = None
+    message: str | None = None
+    output_value: Any = UNSET
+    wake_at: float | None = None
+    wait: WaitSpec | None = None
+    creates: list[NewExecution] = []
+    start: list[str] = []
+    cancel: list[str] = []
+    settings: list[SettingWrite] = []
+    release_lease: bool = False
+
+
+class CommitResult(msgspec.Struct):
+    """Executions this commit made runnable (so an in-process worker can start them now)."""
+
+    runnable: list[str] = []
+    status: str | None = None

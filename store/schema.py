@@ -1,0 +1,113 @@
+"""The SQLite schema and its version check."""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS flows (
+    name TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    version TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flow_versions (
+    version TEXT PRIMARY KEY,          -- sha256 of the source: content-addressed
+    name TEXT NOT NULL,
+    project TEXT NOT NULL,
+    source TEXT NOT NULL,
+    path TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    flow TEXT NOT NULL,
+    flow_version TEXT NOT NULL,
+    name TEXT,
+    status TEXT NOT NULL,
+    message TEXT,
+    parent_id TEXT,
+    root_id TEXT NOT NULL,
+    depth INTEGER NOT NULL,
+    project TEXT NOT NULL,
+    input_value BLOB,
+    output_value BLOB,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    wake_at REAL,                      -- a timer or a wait deadline while WAITING
+    lease_owner TEXT,
+    lease_expires REAL,
+    fence INTEGER NOT NULL DEFAULT 0,  -- lease fencing counter, bumped by every claim
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, wake_at);
+CREATE INDEX IF NOT EXISTS executions_by_lease ON executions (status, lease_expires);
+CREATE INDEX IF NOT EXISTS executions_by_parent ON executions (parent_id);
+CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_at);
+CREATE TABLE IF NOT EXISTS events (
+    execution_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    line INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (execution_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS waits (
+    waiter_id TEXT PRIMARY KEY,
+    needed INTEGER NOT NULL,
+    ended INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    wake_on_failure INTEGER NOT NULL,
+    deadline REAL
+);
+CREATE TABLE IF NOT EXISTS wait_targets (
+    target_id TEXT NOT NULL,
+    waiter_id TEXT NOT NULL,
+    PRIMARY KEY (target_id, waiter_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dependencies (
+    waiter_id TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (waiter_id, target_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dependencies_by_target ON dependencies (target_id);
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value BLOB,
+    description TEXT,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+class SchemaError(Exception):
+    """The database file cannot be used by this version of the engine."""
+
+
+def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Create the tables on a new database; refuse one written by a newer engine."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"database {path} has schema version {version}, newer than this engine's "
+            f"{SCHEMA_VERSION}: upgrade the engine (pip install -U durable-engine) "
+            "or point --db at another file"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

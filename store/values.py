@@ -1,0 +1,57 @@
+"""Encoding of user values (inputs, outputs, step results, settings) as msgpack.
+
+Flow API resource handles (settings, flows, executions) are recorded as references:
+any object with an ``__engine_ref__()`` method is stored as the dict it returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+#: Largest encoded value accepted (an input, an output, a step result, a setting).
+MAX_VALUE_BYTES = 16 * 1024 * 1024
+
+
+class UnrecordableValueError(ValueError):
+    """A value cannot be recorded: not serialisable, or too large."""
+
+
+def _enc_hook(obj: Any) -> Any:
+    ref = getattr(obj, "__engine_ref__", None)
+    if ref is not None:
+        return ref()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    raise TypeError(
+        f"a value of type {type(obj).__name__} cannot be recorded; use JSON-like values "
+        "(dict, list, str, int, float, bool, None, bytes) or a flow_api resource handle"
+    )
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_decoder = msgspec.msgpack.Decoder()
+
+
+def encode(value: Any) -> bytes:
+    """Encode a user value; raises ``UnrecordableValueError`` with a clear reason when it cannot."""
+    try:
+        data = _encoder.encode(value)
+    except (TypeError, msgspec.EncodeError, OverflowError) as exc:
+        raise UnrecordableValueError(str(exc)) from None
+    if len(data) > MAX_VALUE_BYTES:
+        raise UnrecordableValueError(
+            f"a value of {len(data) / 1e6:.1f} MB exceeds the {MAX_VALUE_BYTES // 2**20} MiB limit "
+            "for one recorded value; store large data elsewhere and record a reference to it"
+        )
+    return data
+
+
+def decode(data: bytes | None) -> Any:
+    return None if data is None else _decoder.decode(data)
+
+
+def roundtrip(value: Any) -> Any:
+    """The value as a replay will see it (tuples become lists, handles references)."""
+    return _decoder.decode(encode(value))

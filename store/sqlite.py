@@ -14,44 +14,30 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from store import values
-from store.events import Event, ExecutionCancelled, ExecutionStarted, FORMAT_VERSION, decode_body, encode_body, kind_of
+from store.events import Event, decode_body
 from store.group_commit import GroupCommit
-from store.model import (
-    ENDED_CANCELLED,
-    ENDED_STATUSES,
-    FAILED_STATUSES,
-    UNSET,
-    Commit,
-    CommitResult,
-    ExecutionRow,
-    FlowVersion,
-    NewExecution,
-    SettingWrite,
-    WaitSpec,
-)
+from store.model import Commit, CommitResult, ExecutionRow, FlowVersion, NewExecution, SettingWrite
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
+from store.writes import EXECUTION_COLUMNS, LeaseLostError, apply_commit, insert_execution, write_setting
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SYNCHRONOUS_LEVELS = ("FULL", "NORMAL")
 
-_EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
 
 
 class StoreError(Exception):
     """The database cannot be opened or written; the message says what to do."""
-
-
-class LeaseLostError(Exception):
-    """Another worker claimed this execution since this one did: its commit is refused."""
 
 
 class SqliteStore:
@@ -126,7 +112,7 @@ class SqliteStore:
                 (name, project, version, now),
             )
 
-        self._write(write)
+        self.transaction(write)
         return version
 
     def get_flow(self, name: str) -> FlowVersion | None:
@@ -164,7 +150,7 @@ class SqliteStore:
 
     def get_execution(self, execution_id: str) -> ExecutionRow | None:
         row = self._reader.execute(
-            f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE id = ?", (execution_id,)
+            f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?", (execution_id,)
         ).fetchone()
         return _execution(row) if row else None
 
@@ -195,7 +181,7 @@ class SqliteStore:
             clauses.append("created_at >= ?")
             params.append(since)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {_EXECUTION_COLUMNS} FROM executions {where} ORDER BY created_at DESC, id"
+        sql = f"SELECT {EXECUTION_COLUMNS} FROM executions {where} ORDER BY created_at DESC, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [_execution(row) for row in self._reader.execute(sql, params)]
@@ -284,7 +270,7 @@ class SqliteStore:
             ).fetchall()
             return [(r[0], r[1]) for r in rows]
 
-        return self._write(write)
+        return self.transaction(write)
 
     def renew_leases(self, leases: Sequence[tuple[str, int]], lease_seconds: float, now: float) -> list[str]:
         """Extend leases still held; returns the ids whose lease was lost."""
@@ -300,13 +286,13 @@ class SqliteStore:
                     lost.append(execution_id)
             return lost
 
-        return self._write(write) if leases else []
+        return self.transaction(write) if leases else []
 
     # -- writes ------------------------------------------------------------------
 
     def create_execution(self, new: NewExecution, at: float) -> None:
         """Create a top-level execution (children are created through ``commit``)."""
-        self._write(lambda conn: _insert_execution(conn, new, at))
+        self.transaction(lambda conn: insert_execution(conn, new, at))
 
     def commit(self, commit: Commit) -> CommitResult:
         """Apply one execution's decision atomically; raises LeaseLostError if fenced out."""
@@ -314,11 +300,16 @@ class SqliteStore:
 
     def save_setting(self, write: SettingWrite) -> None:
         """Write a setting outside any execution (from the CLI)."""
-        self._write(lambda conn: _write_setting(conn, write, time.time()))
+        self.transaction(lambda conn: write_setting(conn, write, time.time()))
 
-    def _write(self, fn: Any) -> Any:
-        """Run ``fn(conn)`` inside the next group-commit transaction."""
-        return self._group.submit(fn)
+    def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` inside the next group-commit transaction (``BEGIN IMMEDIATE``).
+
+        For store modules only: ``fn`` writes SQL. A ``LeaseLostError``, ``ValueError``
+        or ``sqlite3.IntegrityError`` raised by ``fn`` undoes only ``fn``'s changes.
+        """
+        return self._group.submit(fn)  # type: ignore[no-any-return]
+
 
     def _apply_batch(self, items: Sequence[Any]) -> list[Any]:
         conn = self._writer
@@ -331,7 +322,7 @@ class SqliteStore:
             for item in items:
                 conn.execute("SAVEPOINT unit")
                 try:
-                    result = _apply_commit(conn, item) if isinstance(item, Commit) else item(conn)
+                    result = apply_commit(conn, item) if isinstance(item, Commit) else item(conn)
                 except (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
                     conn.execute("ROLLBACK TO unit")
                     result = exc
@@ -365,161 +356,3 @@ def _execution(row: Sequence[Any]) -> ExecutionRow:
     return ExecutionRow(*fields)
 
 
-def _insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> None:
-    started = ExecutionStarted(FORMAT_VERSION, new.flow, new.flow_version, new.input_value, new.parent_id, new.name)
-    conn.execute(
-        f"INSERT INTO executions ({_EXECUTION_COLUMNS}) VALUES "
-        "(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, NULL, NULL, NULL, 0, 1)",
-        (
-            new.id, new.type, new.flow, new.flow_version, new.name, new.status, new.parent_id,
-            new.root_id or new.id, new.depth, new.project, values.encode(new.input_value), at,
-        ),
-    )
-    conn.execute(
-        "INSERT INTO events VALUES (?, 1, 'started', ?, 0, ?)", (new.id, at, encode_body(started))
-    )
-
-
-def _write_setting(conn: sqlite3.Connection, write: SettingWrite, at: float) -> None:
-    if write.delete:
-        conn.execute("DELETE FROM settings WHERE name = ?", (write.name,))
-    else:
-        conn.execute(
-            "INSERT INTO settings VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-            "value = excluded.value, description = coalesce(excluded.description, description), "
-            "updated_at = excluded.updated_at",
-            (write.name, values.encode(write.value), write.description, at),
-        )
-
-
-def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:
-    if not events:
-        return
-    first = events[0].seq
-    cur = conn.execute(
-        "UPDATE executions SET last_seq = ? WHERE id = ? AND last_seq = ?",
-        (events[-1].seq, execution_id, first - 1),
-    )
-    if cur.rowcount == 0:
-        raise LeaseLostError(f"execution {execution_id}: log moved on before seq {first}")
-    conn.executemany(
-        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-        [(execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)) for e in events],
-    )
-
-
-def _apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
-    now = time.time()
-    eid = c.execution_id
-    if c.fence is not None:
-        row = conn.execute("SELECT fence, status FROM executions WHERE id = ?", (eid,)).fetchone()
-        if row is None or row[0] != c.fence or row[1] != "RUNNING":
-            raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
-    _append(conn, eid, c.events)
-    result = CommitResult()
-    for new in c.creates:
-        _insert_execution(conn, new, now)
-        if new.status == "QUEUED":
-            result.runnable.append(new.id)
-    for child in c.start:
-        if conn.execute(
-            "UPDATE executions SET status = 'QUEUED' WHERE id = ? AND status = 'PAUSED'", (child,)
-        ).rowcount:
-            result.runnable.append(child)
-    for write in c.settings:
-        _write_setting(conn, write, now)
-    for target in c.cancel:
-        _cancel_tree(conn, target, now, result)
-    if c.output_value is not UNSET:
-        conn.execute("UPDATE executions SET output_value = ? WHERE id = ?", (values.encode(c.output_value), eid))
-    status = c.status
-    if c.wait is not None:
-        status = _register_wait(conn, eid, c.wait, now)
-    if status is not None:
-        _set_status(conn, eid, status, c.message, c.wake_at, now, result)
-        result.status = status
-    elif c.release_lease:
-        conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
-    return result
-
-
-def _set_status(
-    conn: sqlite3.Connection, eid: str, status: str, message: str | None, wake_at: float | None,
-    now: float, result: CommitResult,
-) -> None:
-    ended = status in ENDED_STATUSES
-    conn.execute(
-        "UPDATE executions SET status = ?, message = coalesce(?, message), wake_at = ?, "
-        "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL "
-        "WHERE id = ?",
-        (status, message, wake_at, ended, now, eid),
-    )
-    if status == "QUEUED":
-        result.runnable.append(eid)
-    if ended:
-        conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,))
-        conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
-        _wake_waiters(conn, eid, status in FAILED_STATUSES, result)
-
-
-def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: float) -> str:
-    """Record the wait and the dependency edges; QUEUED if it is satisfied already."""
-    conn.execute("DELETE FROM waits WHERE waiter_id = ?", (waiter,))
-    conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
-    conn.executemany(
-        "INSERT OR IGNORE INTO dependencies VALUES (?, ?, ?)", [(waiter, t, now) for t in wait.targets]
-    )
-    ended = failed = 0
-    marks = ",".join("?" * len(wait.targets))
-    for (status,) in conn.execute(f"SELECT status FROM executions WHERE id IN ({marks})", wait.targets):
-        ended += status in ENDED_STATUSES
-        failed += status in FAILED_STATUSES
-    if ended >= wait.needed or (wait.wake_on_failure and failed):
-        return "QUEUED"
-    conn.execute(
-        "INSERT INTO waits VALUES (?, ?, ?, ?, ?, ?)",
-        (waiter, wait.needed, ended, failed, wait.wake_on_failure, wait.deadline),
-    )
-    conn.executemany("INSERT INTO wait_targets VALUES (?, ?)", [(t, waiter) for t in wait.targets])
-    return "WAITING"
-
-
-def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, result: CommitResult) -> None:
-    """``target`` ended: count it for every waiter and make runnable those now satisfied."""
-    waiters = conn.execute("SELECT waiter_id FROM wait_targets WHERE target_id = ?", (target,)).fetchall()
-    for (waiter,) in waiters:
-        row = conn.execute(
-            "UPDATE waits SET ended = ended + 1, failed = failed + ? WHERE waiter_id = ? "
-            "RETURNING needed, ended, failed, wake_on_failure",
-            (failed, waiter),
-        ).fetchone()
-        if row is None:
-            continue
-        needed, ended, n_failed, wake_on_failure = row
-        if ended >= needed or (wake_on_failure and n_failed):
-            conn.execute("DELETE FROM waits WHERE waiter_id = ?", (waiter,))
-            conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
-            if conn.execute(
-                "UPDATE executions SET status = 'QUEUED', wake_at = NULL WHERE id = ? AND status = 'WAITING'",
-                (waiter,),
-            ).rowcount:
-                result.runnable.append(waiter)
-    conn.execute("DELETE FROM wait_targets WHERE target_id = ?", (target,))
-
-
-def _cancel_tree(conn: sqlite3.Connection, root: str, now: float, result: CommitResult) -> None:
-    """Cancel ``root`` and its descendants that have not ended, recording it in each log."""
-    pending = [root]
-    while pending:
-        eid = pending.pop()
-        row = conn.execute("SELECT status, last_seq FROM executions WHERE id = ?", (eid,)).fetchone()
-        if row is None or row[0] in ENDED_STATUSES:
-            continue
-        body = ExecutionCancelled("cancelled by its parent or by a user")
-        conn.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, 0, ?)",
-            (eid, row[1] + 1, kind_of(body), now, encode_body(body)),
-        )
-        conn.execute("UPDATE executions SET last_seq = last_seq + 1, fence = fence + 1 WHERE id = ?", (eid,))
-        _set_status(conn, eid, ENDED_CANCELLED, "cancelled", None, now, result)
-        pending.extend(r[0] for r in conn.execute("SELECT id FROM executions WHERE parent_id = ?", (eid,)))

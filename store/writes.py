@@ -1,0 +1,188 @@
+"""The write side of the store: how one commit changes the tables, inside a transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from store import values
+from store.events import Event, ExecutionCancelled, ExecutionStarted, FORMAT_VERSION, encode_body, kind_of
+from store.model import (
+    ENDED_CANCELLED,
+    ENDED_STATUSES,
+    FAILED_STATUSES,
+    UNSET,
+    Commit,
+    CommitResult,
+    ExecutionRow,
+    NewExecution,
+    SettingWrite,
+    WaitSpec,
+)
+
+EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
+
+
+class LeaseLostError(Exception):
+    """Another worker claimed this execution since this one did: its commit is refused."""
+
+
+def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> None:
+    started = ExecutionStarted(FORMAT_VERSION, new.flow, new.flow_version, new.input_value, new.parent_id, new.name)
+    conn.execute(
+        f"INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES "
+        "(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, NULL, NULL, NULL, 0, 1)",
+        (
+            new.id, new.type, new.flow, new.flow_version, new.name, new.status, new.parent_id,
+            new.root_id or new.id, new.depth, new.project, values.encode(new.input_value), at,
+        ),
+    )
+    conn.execute(
+        "INSERT INTO events VALUES (?, 1, 'started', ?, 0, ?)", (new.id, at, encode_body(started))
+    )
+
+
+def write_setting(conn: sqlite3.Connection, write: SettingWrite, at: float) -> None:
+    if write.delete:
+        conn.execute("DELETE FROM settings WHERE name = ?", (write.name,))
+    else:
+        conn.execute(
+            "INSERT INTO settings VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "value = excluded.value, description = coalesce(excluded.description, description), "
+            "updated_at = excluded.updated_at",
+            (write.name, values.encode(write.value), write.description, at),
+        )
+
+
+def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    first = events[0].seq
+    cur = conn.execute(
+        "UPDATE executions SET last_seq = ? WHERE id = ? AND last_seq = ?",
+        (events[-1].seq, execution_id, first - 1),
+    )
+    if cur.rowcount == 0:
+        raise LeaseLostError(f"execution {execution_id}: log moved on before seq {first}")
+    conn.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+        [(execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)) for e in events],
+    )
+
+
+def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
+    now = time.time()
+    eid = c.execution_id
+    if c.fence is not None:
+        row = conn.execute("SELECT fence, status FROM executions WHERE id = ?", (eid,)).fetchone()
+        if row is None or row[0] != c.fence or row[1] != "RUNNING":
+            raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
+    _append(conn, eid, c.events)
+    result = CommitResult()
+    for new in c.creates:
+        insert_execution(conn, new, now)
+        if new.status == "QUEUED":
+            result.runnable.append(new.id)
+    for child in c.start:
+        if conn.execute(
+            "UPDATE executions SET status = 'QUEUED' WHERE id = ? AND status = 'PAUSED'", (child,)
+        ).rowcount:
+            result.runnable.append(child)
+    for write in c.settings:
+        write_setting(conn, write, now)
+    for target in c.cancel:
+        _cancel_tree(conn, target, now, result)
+    if c.output_value is not UNSET:
+        conn.execute("UPDATE executions SET output_value = ? WHERE id = ?", (values.encode(c.output_value), eid))
+    status = c.status
+    if c.wait is not None:
+        status = _register_wait(conn, eid, c.wait, now)
+    if status is not None:
+        _set_status(conn, eid, status, c.message, c.wake_at, now, result)
+        result.status = status
+    elif c.release_lease:
+        conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
+    return result
+
+
+def _set_status(
+    conn: sqlite3.Connection, eid: str, status: str, message: str | None, wake_at: float | None,
+    now: float, result: CommitResult,
+) -> None:
+    ended = status in ENDED_STATUSES
+    conn.execute(
+        "UPDATE executions SET status = ?, message = coalesce(?, message), wake_at = ?, "
+        "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL "
+        "WHERE id = ?",
+        (status, message, wake_at, ended, now, eid),
+    )
+    if status == "QUEUED":
+        result.runnable.append(eid)
+    if ended:
+        conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,))
+        conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
+        _wake_waiters(conn, eid, status in FAILED_STATUSES, result)
+
+
+def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: float) -> str:
+    """Record the wait and the dependency edges; QUEUED if it is satisfied already."""
+    conn.execute("DELETE FROM waits WHERE waiter_id = ?", (waiter,))
+    conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO dependencies VALUES (?, ?, ?)", [(waiter, t, now) for t in wait.targets]
+    )
+    ended = failed = 0
+    marks = ",".join("?" * len(wait.targets))
+    for (status,) in conn.execute(f"SELECT status FROM executions WHERE id IN ({marks})", wait.targets):
+        ended += status in ENDED_STATUSES
+        failed += status in FAILED_STATUSES
+    if ended >= wait.needed or (wait.wake_on_failure and failed):
+        return "QUEUED"
+    conn.execute(
+        "INSERT INTO waits VALUES (?, ?, ?, ?, ?, ?)",
+        (waiter, wait.needed, ended, failed, wait.wake_on_failure, wait.deadline),
+    )
+    conn.executemany("INSERT INTO wait_targets VALUES (?, ?)", [(t, waiter) for t in wait.targets])
+    return "WAITING"
+
+
+def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, result: CommitResult) -> None:
+    """``target`` ended: count it for every waiter and make runnable those now satisfied."""
+    waiters = conn.execute("SELECT waiter_id FROM wait_targets WHERE target_id = ?", (target,)).fetchall()
+    for (waiter,) in waiters:
+        row = conn.execute(
+            "UPDATE waits SET ended = ended + 1, failed = failed + ? WHERE waiter_id = ? "
+            "RETURNING needed, ended, failed, wake_on_failure",
+            (failed, waiter),
+        ).fetchone()
+        if row is None:
+            continue
+        needed, ended, n_failed, wake_on_failure = row
+        if ended >= needed or (wake_on_failure and n_failed):
+            conn.execute("DELETE FROM waits WHERE waiter_id = ?", (waiter,))
+            conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
+            if conn.execute(
+                "UPDATE executions SET status = 'QUEUED', wake_at = NULL WHERE id = ? AND status = 'WAITING'",
+                (waiter,),
+            ).rowcount:
+                result.runnable.append(waiter)
+    conn.execute("DELETE FROM wait_targets WHERE target_id = ?", (target,))
+
+
+def _cancel_tree(conn: sqlite3.Connection, root: str, now: float, result: CommitResult) -> None:
+    """Cancel ``root`` and its descendants that have not ended, recording it in each log."""
+    pending = [root]
+    while pending:
+        eid = pending.pop()
+        row = conn.execute("SELECT status, last_seq FROM executions WHERE id = ?", (eid,)).fetchone()
+        if row is None or row[0] in ENDED_STATUSES:
+            continue
+        body = ExecutionCancelled("cancelled by its parent or by a user")
+        conn.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?, 0, ?)",
+            (eid, row[1] + 1, kind_of(body), now, encode_body(body)),
+        )
+        conn.execute("UPDATE executions SET last_seq = last_seq + 1, fence = fence + 1 WHERE id = ?", (eid,))
+        _set_status(conn, eid, ENDED_CANCELLED, "cancelled", None, now, result)
+        pending.extend(r[0] for r in conn.execute("SELECT id FROM executions WHERE parent_id = ?", (eid,)))

@@ -9,7 +9,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.decision import ActivationAborted
 from store.events import Event
-from store.model import Commit
+from store.model import Claim, Commit, CommitResult
 from store.sqlite import LeaseLostError, SqliteStore
 
 _FIELDS = ("input_value", "output_value", "status", "message", "name", "flow", "id", "parent_id",
@@ -21,21 +21,22 @@ class StoreLive:
 
     def __init__(
         self, store: SqliteStore, clock: Clock, execution_id: str, fence: int,
-        on_runnable: Callable[[list[str]], None],
+        claim: Callable[[], Claim | None], committed: Callable[[CommitResult], None],
     ) -> None:
         self.store = store
         self.now = clock
         self.execution_id = execution_id
         self.fence = fence
-        self.on_runnable = on_runnable
+        self.claim = claim
+        self.committed = committed
 
     def commit(self, events: list[Event], **effects: Any) -> None:
+        commit = Commit(self.execution_id, self.fence, events=events, claim=self.claim(), **effects)
         try:
-            result = self.store.commit(Commit(self.execution_id, self.fence, events=events, **effects))
+            result = self.store.commit(commit)
         except LeaseLostError as exc:
             raise ActivationAborted(str(exc)) from None
-        if result.runnable:
-            self.on_runnable(result.runnable)
+        self.committed(result)
 
     def flow_version(self, flow: str) -> tuple[str, str] | None:
         found = self.store.get_flow(flow)

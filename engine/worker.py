@@ -29,7 +29,7 @@ from engine.flows import FlowLoader, FlowLoadError
 from engine.live import StoreLive
 from engine.replay import ReplayContext
 from store.events import Event, ExecutionEnded
-from store.model import Commit
+from store.model import Claim, Commit, CommitResult
 from store.sqlite import LeaseLostError, SqliteStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Worker:
         self._notified = True
         self._running: dict[str, int] = {}
         self._stop = threading.Event()
+        self._stopping = False
 
     # -- the loop ------------------------------------------------------------------
 
@@ -83,9 +84,7 @@ class Worker:
                 if free > 0 and (notified or version != last_version or self._timer_due(now)):
                     last_version = version
                     for execution_id, fence in self.store.claim(self.owner, free, self.lease_seconds, now):
-                        with self._wakeup:
-                            self._running[execution_id] = fence
-                        self._pool.submit(self._activate, execution_id, fence)
+                        self._start(execution_id, fence)
                 if now - last_renew > self.lease_seconds / 3:
                     self._renew(now)
                     last_renew = now
@@ -95,7 +94,30 @@ class Worker:
                     if not self._notified:
                         self._wakeup.wait(self.poll_interval)
         finally:
+            self._stopping = True
             self._pool.shutdown(wait=True)
+
+    def _start(self, execution_id: str, fence: int) -> None:
+        with self._wakeup:
+            self._running[execution_id] = fence
+        try:
+            self._pool.submit(self._activate, execution_id, fence)
+        except RuntimeError:  # shutting down: hand the execution back at once
+            with self._wakeup:
+                self._running.pop(execution_id, None)
+            self.store.release_leases([(execution_id, fence)])
+
+    def _claim_request(self) -> Claim | None:
+        """Offer the free slots to the next commit, which leases what it makes runnable."""
+        with self._wakeup:
+            free = self.concurrency - len(self._running)
+        return None if self._stopping or free <= 0 else Claim(self.owner, self.lease_seconds, free)
+
+    def _committed(self, result: CommitResult) -> None:
+        for execution_id, fence in result.claimed:
+            self._start(execution_id, fence)
+        if len(result.claimed) < len(result.runnable):
+            self.notify()
 
     def stop(self) -> None:
         self._stop.set()
@@ -135,10 +157,8 @@ class Worker:
         except Exception:
             log.exception("execution %s: internal error in the engine; it will be retried when its lease expires", execution_id)
         finally:
-            with self._wakeup:
-                self._running.pop(execution_id, None)
-                self._notified = True
-                self._wakeup.notify()
+            self._release_slot(execution_id, fence)
+            self.notify()
 
     def activate(self, execution_id: str, fence: int) -> Decision:
         """Replay and run the handler of a claimed execution; returns its decision."""
@@ -152,14 +172,15 @@ class Worker:
             message = f"{exc}; fix the flow and start a new execution"
             ended = ExecutionEnded("ENDED_ERROR", message, {}, error_info(exc))
             return Decision("end", [Event(history[-1].seq + 1, self.clock(), ended)], status="ENDED_ERROR", message=message)
-        live = StoreLive(self.store, self.clock, execution_id, fence, self.notify)
+        live = StoreLive(self.store, self.clock, execution_id, fence, self._claim_request, self._committed)
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
         return run_handler(ctx, flow)
 
     def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
         if decision.kind == "aborted":
             return
-        commit = Commit(execution_id, fence, events=decision.events, release_lease=True)
+        self._release_slot(execution_id, fence)  # free once committed: offer it to this commit's claim
+        commit = Commit(execution_id, fence, events=decision.events, release_lease=True, claim=self._claim_request())
         if decision.kind == "end":
             commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
         elif decision.kind == "suspend":
@@ -167,6 +188,9 @@ class Worker:
         elif decision.kind == "halt":
             commit.status, commit.message = "HALTED", decision.message
             log.error("%s", decision.message)
-        result = self.store.commit(commit)
-        if result.runnable:
-            self.notify(result.runnable)
+        self._committed(self.store.commit(commit))
+
+    def _release_slot(self, execution_id: str, fence: int) -> None:
+        with self._wakeup:
+            if self._running.get(execution_id) == fence:
+                del self._running[execution_id]

@@ -102,6 +102,15 @@ class SettingWrite(msgspec.Struct, frozen=True):
     delete: bool = False
 
 
+class Claim(msgspec.Struct, frozen=True):
+    """Lease what a commit makes runnable to the committing worker in the same
+    transaction (up to ``limit``), saving the wake-up a separate claim would cost."""
+
+    owner: str
+    lease_seconds: float
+    limit: int
+
+
 class Commit(msgspec.Struct):
     """Everything one decision of one execution changes, applied in one transaction.
 
@@ -122,10 +131,13 @@ class Commit(msgspec.Struct):
     cancel: list[str] = []
     settings: list[SettingWrite] = []
     release_lease: bool = False
+    claim: Claim | None = None
 
 
 class CommitResult(msgspec.Struct):
-    """Executions this commit made runnable (so an in-process worker can start them now)."""
+    """Executions this commit made runnable (so an in-process worker can start them now),
+    and those of them it leased to the committer as (id, fence)."""
 
     runnable: list[str] = []
+    claimed: list[tuple[str, int]] = []
     status: str | None = None

@@ -288,6 +288,18 @@ class SqliteStore:
 
         return self.transaction(write) if leases else []
 
+    def release_leases(self, leases: Sequence[tuple[str, int]]) -> None:
+        """Hand leased executions back (QUEUED) so any worker can claim them now."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE executions SET status = 'QUEUED', lease_owner = NULL, lease_expires = NULL "
+                "WHERE id = ? AND fence = ? AND status = 'RUNNING'",
+                leases,
+            )
+
+        self.transaction(write)
+
     # -- writes ------------------------------------------------------------------
 
     def create_execution(self, new: NewExecution, at: float) -> None:

@@ -13,6 +13,7 @@ from store.model import (
     ENDED_STATUSES,
     FAILED_STATUSES,
     UNSET,
+    Claim,
     Commit,
     CommitResult,
     ExecutionRow,
@@ -103,7 +104,20 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
         result.status = status
     elif c.release_lease:
         conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
+    if c.claim is not None and result.runnable:
+        _claim_runnable(conn, c.claim, now, result)
     return result
+
+
+def _claim_runnable(conn: sqlite3.Connection, claim: Claim, now: float, result: CommitResult) -> None:
+    for eid in result.runnable[: claim.limit]:
+        row = conn.execute(
+            "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, fence = fence + 1, "
+            "started_at = coalesce(started_at, ?) WHERE id = ? AND status = 'QUEUED' RETURNING fence",
+            (claim.owner, now + claim.lease_seconds, now, eid),
+        ).fetchone()
+        if row is not None:
+            result.claimed.append((eid, row[0]))
 
 
 def _set_status(

@@ -216,3 +216,6 @@ def history(engine: Engine, execution_id: str, as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="engine")
+
+
+from cli import outside as _outside  # noqa: E402,F401  (registers its commands on `cli`)

@@ -24,7 +24,7 @@ def run_handler(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
     except ExecutionEnd as end:
         status, message, line = end.status, end.message, _flow_line(end.__traceback__, flow.module_globals)
     except Suspended as signal:
-        return Decision("suspend", ctx.pending, wake_at=signal.wake_at, wait=signal.wait)
+        return Decision("suspend", ctx.pending, wake_at=signal.wake_at, wait=signal.wait, message_id=signal.message_id)
     except ReplayExhausted:
         return Decision("exhausted")
     except ActivationAborted:

@@ -7,13 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.connectors import ConnectorError, get_connector
 from engine.errors import EngineError
+from engine.forms import FormError, validate_response
 from engine.flows import SyncedFlow, check_flow_name, register_file, sync_directory
 from engine.ids import new_id
 from engine.worker import Worker
 from store import values
 from store.events import Event
-from store.model import ExecutionRow, NewExecution
+from store.model import ConnectorWrite, ExecutionRow, NewExecution
 from store.sqlite import SqliteStore, StoreError
 
 DEFAULT_DB = ".engine/engine.db"
@@ -92,6 +94,39 @@ class Engine:
 
     def history(self, execution_id: str) -> list[Event]:
         return self.store.load_events(self.get(execution_id).id)
+
+    # -- messages and connectors -----------------------------------------------------
+
+    def respond(self, message_id: str, response: dict[str, Any]) -> dict[str, Any]:
+        """Answer a message that waits for people; returns the checked answer.
+
+        A wrong answer raises EngineError listing every problem; the execution keeps waiting.
+        """
+        message = self.store.get_message(message_id)
+        if message is None:
+            matches = [m for m in self.store.list_messages() if m.id.startswith(message_id)] if message_id else []
+            if len(matches) != 1:
+                raise EngineError(f"no message {message_id!r}; `engine messages ls` lists the open ones")
+            message = matches[0]
+        if message.status != "waiting":
+            raise EngineError(f"message {message.id} ({message.subject!r}) is {message.status}, not waiting for an answer")
+        try:
+            answer = validate_response(message.form or [], response)
+        except FormError as exc:
+            raise EngineError(f"answer to message {message.id} ({message.subject!r}) refused: {exc}; the execution keeps waiting") from None
+        try:
+            self.store.answer_message(message.id, answer)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        return answer
+
+    def save_connector(self, name: str, connector_type: str, value: dict[str, Any], description: str | None = None) -> None:
+        """Store a connector; inline parameters of ``this.connect(name, ...)`` override its values."""
+        try:
+            get_connector(connector_type)
+        except ConnectorError as exc:
+            raise EngineError(str(exc)) from None
+        self.store.save_connector(ConnectorWrite(check_flow_name(name), connector_type.upper(), value, description))
 
     def worker(self, **options: Any) -> Worker:
         return Worker(self.store, **options)

@@ -16,10 +16,13 @@ class Suspended(LifecycleSignal):
     and unwinds the handler; nothing is held while it waits. If your flow catches this
     with a bare ``except:``, re-raise ``flow_api.LifecycleSignal``."""
 
-    def __init__(self, *, wake_at: float | None = None, wait: WaitSpec | None = None) -> None:
-        super().__init__(wake_at, wait)
+    def __init__(
+        self, *, wake_at: float | None = None, wait: WaitSpec | None = None, message_id: str | None = None
+    ) -> None:
+        super().__init__(wake_at, wait, message_id)
         self.wake_at = wake_at if wait is None else wait.deadline
         self.wait = wait
+        self.message_id = message_id
 
 
 class ReplayExhausted(LifecycleSignal):
@@ -51,4 +54,5 @@ class Decision(msgspec.Struct):
     error: ErrorInfo | None = None
     wake_at: float | None = None
     wait: WaitSpec | None = None
+    message_id: str | None = None
     line: int = 0

@@ -9,7 +9,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.decision import ActivationAborted
 from store.events import Event
-from store.model import Claim, Commit, CommitResult
+from store.model import Claim, Commit, CommitResult, ConnectorWrite, MessageRow
 from store.sqlite import LeaseLostError, SqliteStore
 
 _FIELDS = ("input_value", "output_value", "status", "message", "name", "flow", "id", "parent_id",
@@ -22,6 +22,7 @@ class StoreLive:
     def __init__(
         self, store: SqliteStore, clock: Clock, execution_id: str, fence: int,
         claim: Callable[[], Claim | None], committed: Callable[[CommitResult], None],
+        secrets: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.now = clock
@@ -29,6 +30,7 @@ class StoreLive:
         self.fence = fence
         self.claim = claim
         self.committed = committed
+        self.secrets = secrets if secrets is not None else {}
 
     def commit(self, events: list[Event], **effects: Any) -> None:
         commit = Commit(self.execution_id, self.fence, events=events, claim=self.claim(), **effects)
@@ -62,3 +64,13 @@ class StoreLive:
 
     def query(self, filter_: Any) -> list[str]:
         return self.store.query_execution_ids(filter_)
+
+    def message_state(self, message_id: str) -> MessageRow | None:
+        return self.store.get_message(message_id)
+
+    def connector(self, name: str) -> ConnectorWrite | None:
+        return self.store.get_connector(name)
+
+    def remember_params(self, connection_id: str, params: dict[str, Any]) -> None:
+        """Keep inline secrets in this process only, for the worker that runs the connection."""
+        self.secrets[connection_id] = params

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from engine.decision import ReplayExhausted, Suspended
 from engine.errors import error_info, rebuild_error
 from engine.ids import child_id
+from engine.replay_outside import OutsideCommands
 from flow_api.exceptions import (
     DependencyFailedError,
     DependencyTimeoutError,
@@ -44,6 +45,7 @@ from store.events import (
     ExecutionRead,
     ExecutionsQueried,
     FlowRead,
+    MessageAnswered,
     LogRecorded,
     NowRecorded,
     OutputSet,
@@ -58,7 +60,15 @@ from store.events import (
     WaitCompleted,
     WaitStarted,
 )
-from store.model import FAILED_STATUSES, ENDED_STATUSES, NewExecution, SettingWrite, WaitSpec
+from store.model import (
+    ENDED_STATUSES,
+    FAILED_STATUSES,
+    ConnectorWrite,
+    MessageRow,
+    NewExecution,
+    SettingWrite,
+    WaitSpec,
+)
 
 #: How deep a tree of executions starting executions may grow before it is refused.
 MAX_DEPTH = 50
@@ -75,6 +85,9 @@ class Live(Protocol):
     def execution_summary(self, execution_id: str) -> str: ...
     def setting(self, name: str) -> tuple[Any, str | None] | None: ...
     def query(self, filter_: Any) -> list[str]: ...
+    def message_state(self, message_id: str) -> MessageRow | None: ...
+    def connector(self, name: str) -> ConnectorWrite | None: ...
+    def remember_params(self, connection_id: str, params: dict[str, Any]) -> None: ...
 
 
 class ExecutionInfo(Protocol):
@@ -90,7 +103,7 @@ def _describe(command: str, identity: str) -> str:
     return f"{command}({identity!r})" if identity else f"{command}()"
 
 
-class ReplayContext:
+class ReplayContext(OutsideCommands):
     """The runtime behind ``system`` and ``this`` for one activation of one execution."""
 
     def __init__(
@@ -146,7 +159,7 @@ class ReplayContext:
         """The event that completed a waiting command (timer fired, wait done), if recorded."""
         if self.pos < len(self.history):
             body = self.history[self.pos].body
-            if type(body) in (TimerFired, WaitCompleted):
+            if type(body) in (TimerFired, WaitCompleted, MessageAnswered):
                 self.pos += 1
                 return body
             return None
@@ -191,7 +204,7 @@ class ReplayContext:
         self.pending.append(event)
         return event
 
-    def _commit(self, body: Body, **effects: Any) -> None:
+    def _commit(self, body: Body, **effects: Any) -> Body:
         """Append ``body`` and commit it with everything pending, durably, now."""
         self._append(body)
         events, self.pending = self.pending, []
@@ -200,6 +213,7 @@ class ReplayContext:
             self.output_dirty = False
         assert self.live is not None
         self.live.commit(events, **effects)
+        return body
 
     def _fail(self, command: str, identity: str, error: Exception) -> Exception:
         self._append(CommandFailed(command, identity, error_info(error)))

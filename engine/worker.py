@@ -19,10 +19,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 
 from engine.activation import run_handler
 from engine.clock import Clock, system_clock
+from engine.connections import run_connection
 from engine.decision import Decision
 from engine.errors import error_info
 from engine.flows import FlowLoader, FlowLoadError
@@ -64,6 +66,7 @@ class Worker:
         self._running: dict[str, int] = {}
         self._stop = threading.Event()
         self._stopping = False
+        self._secrets: dict[str, dict[str, Any]] = {}
 
     # -- the loop ------------------------------------------------------------------
 
@@ -165,6 +168,11 @@ class Worker:
         row = self.store.get_execution(execution_id)
         if row is None:
             raise LeaseLostError(f"execution {execution_id} vanished")
+        if row.type == "CONNECTION":
+            return run_connection(
+                row, row.last_seq, self.clock, lambda event: self._record(execution_id, fence, event),
+                self._secrets.pop(execution_id, None),
+            )
         history = self.store.load_events(execution_id)
         try:
             flow = self.loader.load(row.flow_version)
@@ -172,9 +180,14 @@ class Worker:
             message = f"{exc}; fix the flow and start a new execution"
             ended = ExecutionEnded("ENDED_ERROR", message, {}, error_info(exc))
             return Decision("end", [Event(history[-1].seq + 1, self.clock(), ended)], status="ENDED_ERROR", message=message)
-        live = StoreLive(self.store, self.clock, execution_id, fence, self._claim_request, self._committed)
+        live = StoreLive(
+            self.store, self.clock, execution_id, fence, self._claim_request, self._committed, self._secrets
+        )
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
         return run_handler(ctx, flow)
+
+    def _record(self, execution_id: str, fence: int, event: Event) -> None:
+        self.store.commit(Commit(execution_id, fence, events=[event]))
 
     def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
         if decision.kind == "aborted":
@@ -185,6 +198,7 @@ class Worker:
             commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
         elif decision.kind == "suspend":
             commit.status, commit.wake_at, commit.wait = "WAITING", decision.wake_at, decision.wait
+            commit.wait_message = decision.message_id
         elif decision.kind == "halt":
             commit.status, commit.message = "HALTED", decision.message
             log.error("%s", decision.message)

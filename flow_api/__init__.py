@@ -19,11 +19,12 @@ from flow_api.exceptions import (
     SuspensionSwallowedError,
 )
 from flow_api.execution import Execution
-from flow_api.resources import Flow, Setting
+from flow_api.resources import Connector, Flow, Setting
 from flow_api.runtime import Runtime
 from flow_api.system import ReturnWhen, System
 
 __all__ = [
+    "Connector",
     "DependencyFailedError",
     "DependencyTimeoutError",
     "EngineException",

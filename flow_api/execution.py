@@ -163,6 +163,46 @@ class Execution:
             self._runtime.wait_for([child_id], "ALL_SUCCEEDED", None)
         return child
 
+    def connect(
+        self,
+        connector: str | None = None,
+        connector_type: str | None = None,
+        name: str | None = None,
+        run: bool = True,
+        wait: bool = True,
+        return_when: str = "ALL_SUCCEEDED",
+        **params: Any,
+    ) -> Execution:
+        """Create a CONNECTION child that talks to another system, run by a worker outside
+        this handler: ``this.connect(connector_type='REST', url=...)`` or
+        ``this.connect('stored-connector', **overrides)``. Its result is the child's
+        ``output_value``; on replay nothing is sent again. A failed connection raises
+        ``DependencyFailedError`` unless ``return_when='ALL_ENDED'``.
+        """
+        if connector is None and connector_type is None:
+            raise InvalidInputError("connect() needs a stored connector name or connector_type=...")
+        child_id = self._runtime.create_connection(connector, connector_type, name=name, run=run, params=params)
+        child = Execution(self._runtime, child_id)
+        if run and wait:
+            self._runtime.wait_for([child_id], _return_when(return_when), None)
+        return child
+
+    def message(
+        self,
+        subject: str = "",
+        message: str = "",
+        body: dict[str, Any] | None = None,
+        request: str | None = None,
+        wait: bool | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send a message (markdown) to people. With a ``body`` form or ``request`` text,
+        wait (holding nothing) until someone answers (``engine messages respond``) and
+        return the answer dict; ``timeout`` seconds raise ``MessageResponseTimeoutError``;
+        ``wait=False`` only records it. Returns the message id when not waiting.
+        """
+        return self._runtime.message(subject, message, body, request, wait, timeout)
+
     def run(self, wait: bool = True, location_inheritance: str | None = None) -> Execution:
         """Start this PAUSED execution; with ``wait`` the caller waits for it to end."""
         self._runtime.start_child(self.id)

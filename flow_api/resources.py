@@ -91,6 +91,33 @@ class Setting(Resource):
         self._runtime.setting_delete(self.name)
 
 
+class Connector(Resource):
+    """A stored connector: a connector type and its base parameters (``system.connector(name)``)."""
+
+    kind = "connector"
+
+    def exists(self) -> bool:
+        return self._runtime.connector_read(self.name)[0]
+
+    def get(self, field: str = "value") -> Any:
+        """``'value'`` (the stored parameters), ``'connector_type'`` or ``'name'``."""
+        if field == "name":
+            return self.name
+        exists, connector_type, value = self._runtime.connector_read(self.name)
+        if not exists:
+            raise ResourceNotFoundError(f"connector {self.name!r} does not exist; save it with .save(connector_type=..., value={{...}})")
+        if field == "value":
+            return value
+        if field == "connector_type":
+            return connector_type
+        raise InvalidInputError(f"connectors have 'value', 'connector_type' and 'name', not {field!r}")
+
+    def save(self, connector_type: str, value: dict[str, Any] | None = None) -> Connector:
+        """Create or overwrite the connector. Keep secrets out of it: write ``'${env:NAME}'``."""
+        self._runtime.connector_save(self.name, connector_type, value or {})
+        return self
+
+
 def revive(value: Any, runtime: Runtime) -> Any:
     """Turn recorded resource references inside ``value`` back into live handles."""
     if isinstance(value, dict):
@@ -109,4 +136,4 @@ def _execution_handle(runtime: Runtime, name: str) -> Any:
     return Execution(runtime, name)
 
 
-_HANDLES: dict[str, Any] = {"flow": Flow, "setting": Setting, "execution": _execution_handle}
+_HANDLES: dict[str, Any] = {"flow": Flow, "setting": Setting, "connector": Connector, "execution": _execution_handle}

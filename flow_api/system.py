@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flow_api.execution import Execution
-from flow_api.resources import Flow, Setting
+from flow_api.resources import Connector, Flow, Setting
 
 if TYPE_CHECKING:
     from flow_api.runtime import Runtime
@@ -34,6 +34,10 @@ class System:
     def setting(self, name: str) -> Setting:
         """A handle on setting ``name`` (``.exists()``, ``.get('value')``, ``.save()``, ``.delete()``)."""
         return Setting(self._runtime, name)
+
+    def connector(self, name: str) -> Connector:
+        """A handle on stored connector ``name`` (``.save(connector_type=..., value={...})``)."""
+        return Connector(self._runtime, name)
 
     def execution(self, execution_id: str) -> Execution:
         """A handle on another execution by id."""

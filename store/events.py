@@ -125,13 +125,18 @@ class TimerFired(Body, tag="timer_fired", frozen=True):
 
 
 class ChildCreated(Body, tag="child", frozen=True):
-    command: ClassVar[str] = "flow"
+    """A child execution: a flow (``this.flow``) or a connection (``this.connect``)."""
+
     child_id: str
     flow: str
     flow_version: str
     name: str | None
     run: bool
     child_type: str = "FLOW"
+
+    @property
+    def command(self) -> str:  # type: ignore[override]
+        return "connect" if self.child_type == "CONNECTION" else "flow"
 
     @property
     def identity(self) -> str:
@@ -236,6 +241,63 @@ class ExecutionsQueried(Body, tag="query", frozen=True):
     ids: list[str]
 
 
+# -- messages and connections ------------------------------------------------------
+
+
+class MessageSent(Body, tag="message", frozen=True):
+    """A message to people; with a ``form`` and ``wait`` the execution waits for an answer."""
+
+    command: ClassVar[str] = "message"
+    message_id: str
+    subject: str
+    message: str
+    form: Any = None
+    wait: bool = False
+    deadline: float | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.subject
+
+
+class MessageAnswered(Body, tag="message_answered", frozen=True):
+    response: Any = None
+    timed_out: bool = False
+
+
+class ConnectionAttempt(Body, tag="attempt", frozen=True):
+    """One try of a connection (on the CONNECTION execution's own log)."""
+
+    attempt: int
+    ok: bool
+    seconds: float
+    error: ErrorInfo | None = None
+    retryable: bool = False
+
+
+class ConnectorSaved(Body, tag="connector_save", frozen=True):
+    command: ClassVar[str] = "connector_save"
+    connector: str
+    connector_type: str
+    value: Any
+
+    @property
+    def identity(self) -> str:
+        return self.connector
+
+
+class ConnectorRead(Body, tag="connector_read", frozen=True):
+    command: ClassVar[str] = "connector_read"
+    connector: str
+    exists: bool
+    connector_type: str | None = None
+    value: Any = None
+
+    @property
+    def identity(self) -> str:
+        return self.connector
+
+
 EventBody = Union[
     ExecutionStarted,
     ExecutionEnded,
@@ -260,6 +322,11 @@ EventBody = Union[
     SettingDeleted,
     FlowRead,
     ExecutionsQueried,
+    MessageSent,
+    MessageAnswered,
+    ConnectionAttempt,
+    ConnectorSaved,
+    ConnectorRead,
 ]
 
 ALL_BODIES: tuple[type[Body], ...] = EventBody.__args__  # type: ignore[attr-defined]

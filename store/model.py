@@ -102,6 +102,38 @@ class SettingWrite(msgspec.Struct, frozen=True):
     delete: bool = False
 
 
+class NewMessage(msgspec.Struct, frozen=True):
+    id: str
+    seq: int
+    subject: str
+    message: str
+    form: Any = None
+    wait: bool = False
+    deadline: float | None = None
+
+
+class MessageRow(msgspec.Struct, frozen=True):
+    id: str
+    execution_id: str
+    seq: int
+    subject: str
+    message: str
+    form: Any
+    wait: bool
+    deadline: float | None
+    status: str
+    response: Any
+    created_at: float
+    answered_at: float | None
+
+
+class ConnectorWrite(msgspec.Struct, frozen=True):
+    name: str
+    connector_type: str
+    value: dict[str, Any]
+    description: str | None = None
+
+
 class Claim(msgspec.Struct, frozen=True):
     """Lease what a commit makes runnable to the committing worker in the same
     transaction (up to ``limit``), saving the wake-up a separate claim would cost."""
@@ -126,10 +158,13 @@ class Commit(msgspec.Struct):
     output_value: Any = UNSET
     wake_at: float | None = None
     wait: WaitSpec | None = None
+    wait_message: str | None = None
     creates: list[NewExecution] = []
     start: list[str] = []
     cancel: list[str] = []
     settings: list[SettingWrite] = []
+    messages: list[NewMessage] = []
+    connectors: list[ConnectorWrite] = []
     release_lease: bool = False
     claim: Claim | None = None
 

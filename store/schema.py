@@ -77,6 +77,28 @@ CREATE TABLE IF NOT EXISTS dependencies (
     PRIMARY KEY (waiter_id, target_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dependencies_by_target ON dependencies (target_id);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    message TEXT NOT NULL,
+    form BLOB,
+    wait INTEGER NOT NULL,
+    deadline REAL,
+    status TEXT NOT NULL,              -- sent, waiting, answered
+    response BLOB,
+    created_at REAL NOT NULL,
+    answered_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status, created_at);
+CREATE TABLE IF NOT EXISTS connectors (
+    name TEXT PRIMARY KEY,
+    connector_type TEXT NOT NULL,
+    value BLOB NOT NULL,
+    description TEXT,
+    updated_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value BLOB,

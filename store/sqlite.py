@@ -23,7 +23,17 @@ import msgspec
 from store import values
 from store.events import Event, decode_body
 from store.group_commit import GroupCommit
-from store.model import Commit, CommitResult, ExecutionRow, FlowVersion, NewExecution, SettingWrite
+from store.messages import answer_message, select_connectors, select_messages, write_connector
+from store.model import (
+    Commit,
+    CommitResult,
+    ConnectorWrite,
+    ExecutionRow,
+    FlowVersion,
+    MessageRow,
+    NewExecution,
+    SettingWrite,
+)
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
 from store.writes import EXECUTION_COLUMNS, LeaseLostError, apply_commit, insert_execution, write_setting
@@ -249,6 +259,34 @@ class SqliteStore:
     def list_settings(self) -> list[tuple[str, Any, str | None]]:
         rows = self._reader.execute("SELECT name, value, description FROM settings ORDER BY name")
         return [(n, values.decode(v), d) for n, v, d in rows]
+
+    # -- messages and connectors -------------------------------------------------
+
+    def get_message(self, message_id: str) -> MessageRow | None:
+        found = select_messages(self._reader, "id = ?", (message_id,))
+        return found[0] if found else None
+
+    def list_messages(self, *, status: str | None = None, execution_id: str | None = None) -> list[MessageRow]:
+        clauses, params = ["1"], []
+        for column, value in (("status", status), ("execution_id", execution_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return select_messages(self._reader, " AND ".join(clauses), tuple(params))
+
+    def answer_message(self, message_id: str, response: Any) -> list[str]:
+        """Record a person's answer; returns the execution it made runnable, if any."""
+        return self.transaction(lambda conn: answer_message(conn, message_id, response, time.time()))
+
+    def get_connector(self, name: str) -> ConnectorWrite | None:
+        found = select_connectors(self._reader, name)
+        return found[0] if found else None
+
+    def list_connectors(self) -> list[ConnectorWrite]:
+        return select_connectors(self._reader)
+
+    def save_connector(self, write: ConnectorWrite) -> None:
+        self.transaction(lambda conn: write_connector(conn, write, time.time()))
 
     # -- leases ------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 
 from store import values
+from store.messages import insert_message, write_connector
 from store.events import Event, ExecutionCancelled, ExecutionStarted, FORMAT_VERSION, encode_body, kind_of
 from store.model import (
     ENDED_CANCELLED,
@@ -92,6 +93,10 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
             result.runnable.append(child)
     for write in c.settings:
         write_setting(conn, write, now)
+    for message in c.messages:
+        insert_message(conn, eid, message, now)
+    for connector in c.connectors:
+        write_connector(conn, connector, now)
     for target in c.cancel:
         _cancel_tree(conn, target, now, result)
     if c.output_value is not UNSET:
@@ -99,6 +104,10 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
     status = c.status
     if c.wait is not None:
         status = _register_wait(conn, eid, c.wait, now)
+    elif c.wait_message is not None and conn.execute(
+        "SELECT 1 FROM messages WHERE id = ? AND status = 'answered'", (c.wait_message,)
+    ).fetchone():
+        status = "QUEUED"  # answered while the handler was deciding to wait
     if status is not None:
         _set_status(conn, eid, status, c.message, c.wake_at, now, result)
         result.status = status

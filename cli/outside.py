@@ -1,0 +1,117 @@
+"""``engine messages`` and ``engine connectors``: answering people's messages and
+storing connector configurations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from cli.main import cli, parse_inputs, pass_engine
+from cli.render import echo_json, format_time, print_table
+from engine.api import Engine
+from engine.connections import mask_recorded
+from engine.errors import EngineError
+
+
+@cli.group()
+def messages() -> None:
+    """Messages from executions; answer those that wait for people."""
+
+
+@messages.command("ls")
+@click.option("--all", "show_all", is_flag=True, help="Also answered and informational messages.")
+@click.option("--execution", "execution_id", help="Only messages of this execution.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_engine
+def messages_ls(engine: Engine, show_all: bool, execution_id: str | None, as_json: bool) -> None:
+    """List messages waiting for an answer (all with --all)."""
+    rows = engine.store.list_messages(status=None if show_all else "waiting", execution_id=execution_id)
+    if as_json:
+        echo_json(rows)
+        return
+    print_table(
+        ["id", "execution", "status", "sent", "subject", "fields"],
+        [[m.id, m.execution_id, m.status, format_time(m.created_at), m.subject,
+          ", ".join(f["name"] + ("*" if f["required"] else "") for f in m.form or [])] for m in rows],
+    )
+
+
+@messages.command("show")
+@click.argument("message_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_engine
+def messages_show(engine: Engine, message_id: str, as_json: bool) -> None:
+    """Show a message, its form and its answer."""
+    message = engine.store.get_message(message_id)
+    if message is None:
+        raise EngineError(f"no message {message_id!r}; `engine messages ls --all` lists them")
+    if as_json:
+        echo_json(message)
+        return
+    click.echo(f"{message.subject}  ({message.status}, execution {message.execution_id})\n\n{message.message}\n")
+    for field in message.form or []:
+        extra = f" [default {field['default']!r}]" if "default" in field else ""
+        click.echo(f"  {field['name']}{'*' if field['required'] else ''} ({field['type']}): {field['label']}{extra}")
+    if message.response is not None:
+        click.echo(f"\nanswer: {json.dumps(message.response)}")
+
+
+@messages.command("respond")
+@click.argument("message_id")
+@click.option("-f", "--field", "pairs", multiple=True, metavar="FIELD=VALUE", help="One field of the answer.")
+@click.option("--json", "answer_json", metavar="JSON", help="The whole answer as a JSON object.")
+@pass_engine
+def messages_respond(engine: Engine, message_id: str, pairs: tuple[str, ...], answer_json: str | None) -> None:
+    """Answer a waiting message; the execution continues with the answer."""
+    answer = engine.respond(message_id, parse_inputs(pairs, answer_json))
+    click.echo(f"answered {message_id}: {json.dumps(answer)}")
+
+
+@cli.group()
+def connectors() -> None:
+    """Stored connectors: a connector type and its base parameters."""
+
+
+@connectors.command("set")
+@click.argument("name")
+@click.option("--type", "connector_type", required=True, help="REST, SQLITE, POSTGRES, GIT, SMTP, COMMAND, ...")
+@click.option("-v", "--value", "pairs", multiple=True, metavar="KEY=VALUE",
+              help="A parameter (JSON value or string). Reference secrets as '${env:NAME}'.")
+@click.option("--json", "value_json", metavar="JSON", help="All parameters as one JSON object.")
+@click.option("--description")
+@pass_engine
+def connectors_set(engine: Engine, name: str, connector_type: str, pairs: tuple[str, ...], value_json: str | None,
+                   description: str | None) -> None:
+    """Create or replace a stored connector."""
+    engine.save_connector(name, connector_type, parse_inputs(pairs, value_json), description)
+    click.echo(f"saved connector {name} ({connector_type.upper()})")
+
+
+def _connector_dict(c: Any) -> dict[str, Any]:
+    return {"name": c.name, "connector_type": c.connector_type, "value": mask_recorded(c.value),
+            "description": c.description}
+
+
+@connectors.command("ls")
+@click.option("--json", "as_json", is_flag=True)
+@pass_engine
+def connectors_ls(engine: Engine, as_json: bool) -> None:
+    """List stored connectors (secrets masked)."""
+    rows = [_connector_dict(c) for c in engine.store.list_connectors()]
+    if as_json:
+        echo_json(rows)
+        return
+    print_table(["name", "type", "parameters"], [[r["name"], r["connector_type"], json.dumps(r["value"])] for r in rows])
+
+
+@connectors.command("show")
+@click.argument("name")
+@pass_engine
+def connectors_show(engine: Engine, name: str) -> None:
+    """Show one stored connector as JSON (secrets masked)."""
+    found = engine.store.get_connector(name)
+    if found is None:
+        raise EngineError(f"no connector {name!r}; `engine connectors ls` lists them")
+    echo_json(_connector_dict(found))

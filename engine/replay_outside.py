@@ -1,0 +1,137 @@
+"""Replay-context commands that reach outside the engine: messages to people,
+connections to other systems, and stored connectors. Mixed into ``ReplayContext``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.connections import mask_recorded
+from engine.connectors import ConnectorError, get_connector, merge_params
+from engine.decision import Suspended
+from engine.forms import FormError, normalise_form
+from engine.ids import child_id
+from flow_api.exceptions import InvalidInputError, MessageResponseTimeoutError, ResourceNotFoundError
+from flow_api.resources import revive
+from store import values
+from store.events import ChildCreated, ConnectorRead, ConnectorSaved, MessageAnswered, MessageSent
+from store.model import ConnectorWrite, NewExecution, NewMessage
+
+if TYPE_CHECKING:
+    from engine.replay import ReplayContext
+
+    _Base = ReplayContext
+else:
+    _Base = object
+
+
+class OutsideCommands(_Base):
+    """``this.message``, ``this.connect`` and ``system.connector`` for the replay context."""
+
+    def message(
+        self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None
+    ) -> Any:
+        sent = self._recorded("message", subject)
+        if sent is None:
+            assert self.live is not None
+            try:
+                form = normalise_form(body, request)
+            except FormError as exc:
+                raise InvalidInputError(f"execution {self.execution_id}: message {subject!r}: {exc}") from None
+            waits = form is not None if wait is None else bool(wait)
+            if waits and form is None:
+                form = []  # an acknowledgement: any answer will do
+            deadline = self.live.now() + timeout if waits and timeout is not None else None
+            seq = self.next_seq
+            message_id = child_id(self.execution_id, seq)
+            sent = self._commit(
+                MessageSent(message_id, subject, message, form, waits, deadline),
+                messages=[NewMessage(message_id, seq, subject, message, form, waits, deadline)],
+            )
+        assert isinstance(sent, MessageSent)
+        if not sent.wait:
+            return sent.message_id
+        answer = self._outcome()
+        if answer is None:
+            assert self.live is not None
+            state = self.live.message_state(sent.message_id)
+            if state is not None and state.status == "answered":
+                answer = self._append(MessageAnswered(state.response)).body
+            elif sent.deadline is not None and self.live.now() >= sent.deadline:
+                answer = self._append(MessageAnswered(None, True)).body
+            else:
+                self._suspend(Suspended(wake_at=sent.deadline, message_id=sent.message_id))
+        assert isinstance(answer, MessageAnswered)
+        if answer.timed_out:
+            raise MessageResponseTimeoutError(
+                f"execution {self.execution_id}: nobody answered message {sent.message_id} ({subject!r}) in time"
+            )
+        return revive(answer.response, self)
+
+    def create_connection(
+        self, connector: str | None, connector_type: str | None, *, name: str | None, run: bool,
+        params: dict[str, Any],
+    ) -> str:
+        identity = connector or connector_type or ""
+        created = self._recorded("connect", identity)
+        if created is not None:
+            return created.child_id  # type: ignore[attr-defined, no-any-return]
+        assert self.live is not None
+        base: dict[str, Any] = {}
+        if connector is not None:
+            stored = self.live.connector(connector)
+            if stored is None:
+                raise self._fail("connect", identity, ResourceNotFoundError(
+                    f"execution {self.execution_id}: connector {connector!r} does not exist; save it with "
+                    f"`engine connectors set {connector} --type TYPE` or system.connector(name).save(...)"
+                ))
+            connector_type, base = connector_type or stored.connector_type, stored.value
+        try:
+            get_connector(str(connector_type))
+            merged = merge_params(base, params)
+        except ConnectorError as exc:
+            raise self._fail("connect", identity, InvalidInputError(f"execution {self.execution_id}: {exc}")) from None
+        seq = self.next_seq
+        new_id = child_id(self.execution_id, seq)
+        spec = {"connector_type": str(connector_type).upper(), "connector": connector,
+                "params": mask_recorded(merged), "idempotency_key": f"{self.execution_id}:{seq}"}
+        try:
+            spec = values.roundtrip(spec)
+        except values.UnrecordableValueError as exc:
+            raise self._fail("connect", identity, InvalidInputError(
+                f"execution {self.execution_id}: parameters of connection {identity!r} cannot be recorded: {exc}"
+            )) from None
+        if spec["params"] != merged:
+            self.live.remember_params(new_id, merged)
+        ex = self.execution
+        new = NewExecution(
+            id=new_id, flow=identity, flow_version="", input_value=spec, status="QUEUED" if run else "PAUSED",
+            type="CONNECTION", name=name, parent_id=ex.id, root_id=ex.root_id, depth=ex.depth + 1,
+            project=ex.project,
+        )
+        self._commit(ChildCreated(new_id, identity, "", name, run, "CONNECTION"), creates=[new])
+        return new_id
+
+    def connector_read(self, name: str) -> tuple[bool, str | None, Any]:
+        read = self._recorded("connector_read", name)
+        if read is None:
+            assert self.live is not None
+            found = self.live.connector(name)
+            body = ConnectorRead(name, False) if found is None else ConnectorRead(
+                name, True, found.connector_type, mask_recorded(found.value)
+            )
+            read = self._append(body).body
+        assert isinstance(read, ConnectorRead)
+        return read.exists, read.connector_type, revive(read.value, self)
+
+    def connector_save(self, name: str, connector_type: str, value: dict[str, Any]) -> None:
+        if self._recorded("connector_save", name) is not None:
+            return
+        try:
+            get_connector(connector_type)
+            encoded = values.roundtrip(value)
+        except (ConnectorError, values.UnrecordableValueError) as exc:
+            raise InvalidInputError(f"execution {self.execution_id}: connector {name!r}: {exc}") from None
+        self._commit(
+            ConnectorSaved(name, connector_type.upper(), mask_recorded(encoded)),
+            connectors=[ConnectorWrite(name, connector_type.upper(), encoded)],
+        )

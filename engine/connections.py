@@ -25,6 +25,7 @@ from engine.connectors import (
 )
 from engine.decision import Decision
 from engine.errors import error_info
+from store.faults import fault_point
 from store.events import ConnectionAttempt, ErrorInfo, Event, ExecutionEnded
 from store.model import ExecutionRow
 
@@ -89,6 +90,7 @@ def run_connection(
 
     def on_attempt(attempt: int, result: Any, error: ConnectorError | None, seconds: float) -> None:
         nonlocal seq
+        fault_point("connection.sent")
         seq += 1
         info = None if error is None else error_info(error)
         retryable = bool(error is not None and error.retryable)

@@ -34,6 +34,7 @@ from flow_api.exceptions import (
 )
 from flow_api.resources import revive
 from store import values
+from store.faults import fault_point
 from store.events import (
     Body,
     ChildCancelled,
@@ -152,7 +153,7 @@ class ReplayContext(OutsideCommands):
             self._diverged(event, command, identity)
         self.pos += 1
         if type(body) is CommandFailed:
-            raise rebuild_error(body.error)
+            raise rebuild_error(body.error, self.module_globals)
         return body
 
     def _outcome(self) -> Body | None:
@@ -287,6 +288,7 @@ class ReplayContext(OutsideCommands):
         except Exception as exc:
             self._commit(CommandFailed("step", name, error_info(exc)))
             raise
+        fault_point("step.ran")
         try:
             encoded = values.roundtrip(result)
         except values.UnrecordableValueError as exc:
@@ -346,6 +348,7 @@ class ReplayContext(OutsideCommands):
             root_id=ex.root_id, depth=ex.depth + 1,
             project=_location(location_inheritance, ex.project, flow_project),
         )
+        fault_point("child.created")
         self._commit(ChildCreated(new_id, flow, version, name, run, child_type), creates=[new])
         return new_id
 

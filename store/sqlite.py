@@ -22,6 +22,7 @@ import msgspec
 
 from store import values
 from store.events import Event, decode_body
+from store.faults import fault_point
 from store.group_commit import GroupCommit
 from store.messages import answer_message, select_connectors, select_messages, write_connector
 from store.model import (
@@ -378,7 +379,9 @@ class SqliteStore:
                     result = exc
                 conn.execute("RELEASE unit")
                 results.append(result)
+            fault_point("commit.before")
             conn.execute("COMMIT")
+            fault_point("commit.after")
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -13,6 +13,7 @@ import click
 from cli.render import echo_json, execution_dict, event_dict, format_time, print_table
 from engine.api import Engine, default_db_path
 from engine.errors import EngineError
+from store.sqlite import StoreError
 
 
 class EngineGroup(click.Group):
@@ -118,9 +119,11 @@ def worker(engine: Engine, concurrency: int, until_idle: bool, lease_seconds: fl
     """Run executions from the database until stopped (Ctrl-C)."""
     w = engine.worker(concurrency=concurrency, lease_seconds=lease_seconds, poll_interval=poll_interval)
     try:
-        w.run(until_idle=until_idle)
+        w.run(until_idle=until_idle, max_store_failures=3 if until_idle else None)
     except KeyboardInterrupt:
         w.stop()
+    except StoreError as exc:
+        raise EngineError(str(exc)) from None
 
 
 @cli.group()

@@ -139,5 +139,8 @@ class Engine:
             row = self.store.get_execution(execution_id)
             return row is None or row.ended or row.status == "HALTED"
 
-        worker.run(until=finished)
+        try:
+            worker.run(until=finished, max_store_failures=3)
+        except StoreError as exc:
+            raise EngineError(str(exc)) from None
         return self.get(execution_id)

@@ -70,35 +70,58 @@ class Worker:
 
     # -- the loop ------------------------------------------------------------------
 
-    def run(self, *, until: Callable[[], bool] | None = None, until_idle: bool = False) -> None:
+    def run(
+        self, *, until: Callable[[], bool] | None = None, until_idle: bool = False, max_store_failures: int | None = None
+    ) -> None:
         """Work until ``stop()``, until ``until()`` is true, or (``until_idle``) until
-        nothing is left to run now or on a timer."""
-        last_version = -1
-        last_renew = self.clock()
+        nothing is left to run now or on a timer.
+
+        When the database cannot be written (disk full, read-only file), the worker logs
+        the reason and tries again with a growing pause (up to 5 s); after
+        ``max_store_failures`` failures in a row it gives up and raises ``StoreError``.
+        """
+        failures = 0
+        self._last_version = -1
+        self._last_renew = self.clock()
         try:
             while not self._stop.is_set():
                 if until is not None and until():
                     return
-                version = self.store.data_version()
-                now = self.clock()
-                with self._wakeup:
-                    notified, self._notified = self._notified, False
-                    free = self.concurrency - len(self._running)
-                if free > 0 and (notified or version != last_version or self._timer_due(now)):
-                    last_version = version
-                    for execution_id, fence in self.store.claim(self.owner, free, self.lease_seconds, now):
-                        self._start(execution_id, fence)
-                if now - last_renew > self.lease_seconds / 3:
-                    self._renew(now)
-                    last_renew = now
-                if until_idle and self._idle():
-                    return
-                with self._wakeup:
-                    if not self._notified:
-                        self._wakeup.wait(self.poll_interval)
+                try:
+                    if self._tick(until_idle):
+                        return
+                    failures = 0
+                except StoreError as exc:
+                    failures += 1
+                    if max_store_failures is not None and failures >= max_store_failures:
+                        raise
+                    pause = min(5.0, 0.1 * 2**failures)
+                    log.error("%s (worker %s retries in %.1f s)", exc, self.owner, pause)
+                    self._stop.wait(pause)
         finally:
             self._stopping = True
             self._pool.shutdown(wait=True)
+
+    def _tick(self, until_idle: bool) -> bool:
+        """Claim what can run, renew leases, wait for news; True when idle and asked to stop then."""
+        version = self.store.data_version()
+        now = self.clock()
+        with self._wakeup:
+            notified, self._notified = self._notified, False
+            free = self.concurrency - len(self._running)
+        if free > 0 and (notified or version != self._last_version or self._timer_due(now)):
+            self._last_version = version
+            for execution_id, fence in self.store.claim(self.owner, free, self.lease_seconds, now):
+                self._start(execution_id, fence)
+        if now - self._last_renew > self.lease_seconds / 3:
+            self._renew(now)
+            self._last_renew = now
+        if until_idle and self._idle():
+            return True
+        with self._wakeup:
+            if not self._notified:
+                self._wakeup.wait(self.poll_interval)
+        return False
 
     def _start(self, execution_id: str, fence: int) -> None:
         with self._wakeup:

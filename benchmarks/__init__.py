@@ -1,0 +1,1 @@
+"""Benchmarks: the raw-SQLite limit, the engine's shapes and peers, one table per shape."""

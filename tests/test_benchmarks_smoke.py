@@ -1,0 +1,32 @@
+"""The benchmark harness runs end to end at tiny sizes; no timing is asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_benchmarks(*names: str) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks --quick --tiny --no-write NAMES`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--tiny", "--no-write", *names],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+
+
+def test_limit_prints_its_table() -> None:
+    done = run_benchmarks("limit")
+    assert done.returncode == 0, done.stderr
+    assert "## limit" in done.stdout
+    for metric in ("commit (1 row)", "batched insert", "range scan"):
+        assert metric in done.stdout
+    assert "raw sqlite" in done.stdout
+
+
+def test_unknown_name_is_refused() -> None:
+    done = run_benchmarks("no-such-benchmark")
+    assert done.returncode == 2
+    assert "unknown name" in done.stderr

@@ -21,7 +21,8 @@ def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None)
     text = "".join(traceback.format_exception(type(exc), exc, tb))
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ in ("builtins", "flow_api.exceptions") else f"{cls.__module__}.{cls.__qualname__}"
-    return ErrorInfo(name, str(exc), text)
+    args = list(exc.args) if all(isinstance(a, (str, int, float, bool, type(None))) for a in exc.args) else []
+    return ErrorInfo(name, str(exc), text, args)
 
 
 def _from_flow_frames(tb: TracebackType | None, module_globals: dict[str, Any]) -> TracebackType | None:
@@ -31,23 +32,26 @@ def _from_flow_frames(tb: TracebackType | None, module_globals: dict[str, Any]) 
     return start or tb
 
 
-def rebuild_error(info: ErrorInfo) -> Exception:
+def rebuild_error(info: ErrorInfo, module_globals: dict[str, Any] | None = None) -> Exception:
     """The recorded exception as an instance of its original type where that type is a
-    builtin, a flow_api error or already imported; else ``flow_api.EngineException``."""
-    cls = _find_class(info.type)
+    builtin, a flow_api error, defined in the flow (``module_globals``) or already
+    imported; else ``flow_api.EngineException``."""
+    cls = _find_class(info.type, module_globals)
     if cls is None:
         exc: Exception = flow_api.EngineException(f"{info.type}: {info.message}")
     else:
         exc = cls.__new__(cls)
-        Exception.__init__(exc, info.message)
+        Exception.__init__(exc, *(info.args or [info.message]))
     exc.recorded_traceback = info.traceback  # type: ignore[attr-defined]
     return exc
 
 
-def _find_class(name: str) -> type[Exception] | None:
+def _find_class(name: str, module_globals: dict[str, Any] | None = None) -> type[Exception] | None:
     module_name, _, qualname = name.rpartition(".")
     if not module_name:
         found = getattr(flow_api, name, None) or getattr(builtins, name, None)
+    elif module_globals is not None and module_globals.get("__name__") == module_name:
+        found = module_globals.get(qualname)
     else:
         module = sys.modules.get(module_name)
         found = getattr(module, qualname, None) if module else None

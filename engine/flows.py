@@ -47,10 +47,12 @@ def check_flow_name(name: str) -> str:
     return name
 
 
-def sync_directory(store: SqliteStore, directory: str | Path) -> list[SyncedFlow]:
+def sync_directory(store: SqliteStore, directory: str | Path, *, keep_projects: bool = False) -> list[SyncedFlow]:
     """Register every ``*.py`` in ``directory`` (project ``default``) and in its
     sub-folders (project = the sub-folder's name) as a new version of the flow named
-    after the file. Unchanged files keep their version."""
+    after the file. Unchanged files keep their version. With ``keep_projects``
+    (``engine run``, which only sees one folder) flows already registered keep their
+    project."""
     root = Path(directory)
     if not root.is_dir():
         raise EngineError(f"flows folder {root} does not exist or is not a folder")
@@ -59,17 +61,21 @@ def sync_directory(store: SqliteStore, directory: str | Path) -> list[SyncedFlow
         if path.name.startswith(("_", ".")) or path.parent.name.startswith((".", "_")):
             continue
         project = "default" if path.parent == root else path.parent.name
-        synced.append(register_file(store, path, project))
+        registered = store.get_flow(path.stem) if keep_projects else None
+        synced.append(register_file(store, path, registered.project if registered else project))
     return synced
 
 
-def register_file(store: SqliteStore, path: Path, project: str = "default") -> SyncedFlow:
+def register_file(store: SqliteStore, path: Path, project: str | None = None) -> SyncedFlow:
+    """Register one flow file; ``project`` None keeps a registered flow's project (else ``default``)."""
     name = check_flow_name(path.stem)
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EngineError(f"cannot read flow file {path}: {exc}") from exc
     before = store.get_flow(name)
+    if project is None:
+        project = before.project if before is not None else "default"
     version = store.put_flow(name, source, project=project, path=str(path.resolve()))
     return SyncedFlow(name, project, version, str(path), before is None or before.version != version)
 

@@ -74,6 +74,10 @@ from store.model import (
 #: How deep a tree of executions starting executions may grow before it is refused.
 MAX_DEPTH = 50
 
+#: How many executions one tree (a top-level execution and all its descendants) may hold:
+#: a flow that starts itself twice at every level would otherwise grow without bound.
+MAX_TREE_EXECUTIONS = 10_000
+
 
 class Live(Protocol):
     """What a context needs to run commands past the end of the log."""
@@ -86,6 +90,7 @@ class Live(Protocol):
     def execution_summary(self, execution_id: str) -> str: ...
     def setting(self, name: str) -> tuple[Any, str | None] | None: ...
     def query(self, filter_: Any) -> list[str]: ...
+    def tree_size(self, root_id: str) -> int: ...
     def message_state(self, message_id: str) -> MessageRow | None: ...
     def connector(self, name: str) -> ConnectorWrite | None: ...
     def remember_params(self, connection_id: str, params: dict[str, Any]) -> None: ...
@@ -98,6 +103,10 @@ class ExecutionInfo(Protocol):
     project: str
     depth: int
     root_id: str
+
+
+def _line(line: int) -> str:
+    return f"line {line}" if line else "an unknown line"
 
 
 def _describe(command: str, identity: str) -> str:
@@ -176,7 +185,7 @@ class ReplayContext(OutsideCommands):
             what = f"the history recorded {_describe(event.command, recorded.identity)}"
         error = NondeterminismError(
             f"execution {self.execution_id}: nondeterminism at seq {event.seq}: {what} at "
-            f"{self._where(event.line)}, but the code now calls {_describe(command, identity)} at "
+            f"{_line(event.line)} of the recorded run, but the code now calls {_describe(command, identity)} at "
             f"{self._where(self.caller_line())}. The flow's code changed while this execution was in flight, "
             "or the handler depends on something not recorded (time, randomness, I/O outside this.step). "
             f"The execution is halted with its log intact: restore the code or make it deterministic, "
@@ -187,7 +196,7 @@ class ReplayContext(OutsideCommands):
         raise error
 
     def _where(self, line: int) -> str:
-        return f"line {line} of {self.flow_file}" if line else f"an unknown line of {self.flow_file}"
+        return f"{_line(line)} of {self.flow_file}"
 
     def caller_line(self) -> int:
         """The line of the flow script that made the current call."""
@@ -229,10 +238,16 @@ class ReplayContext(OutsideCommands):
     def set_output(self, output: dict[str, Any], replace: bool) -> None:
         body = self._recorded("set_output")
         if body is None:
+            what = "output"
             try:
                 output = values.roundtrip(output)
+                if not replace:  # the end commit stores all output fields together
+                    what = "output (all its fields together)"
+                    values.encode({**self.output, **output})
             except values.UnrecordableValueError as exc:
-                raise InvalidInputError(f"execution {self.execution_id}: output cannot be recorded: {exc}") from None
+                raise self._fail("set_output", "", InvalidInputError(
+                    f"execution {self.execution_id}: {what} cannot be recorded: {exc}"
+                )) from None
             body = self._append(OutputSet(output, replace)).body
             self.output_dirty = True
         assert isinstance(body, OutputSet)
@@ -328,6 +343,11 @@ class ReplayContext(OutsideCommands):
                 f"execution {ex.id}: starting flow {flow!r} would nest executions {ex.depth + 1} deep, over the "
                 f"limit of {MAX_DEPTH}; does the flow start itself without an end condition?"
             ))
+        if self.live.tree_size(ex.root_id) >= MAX_TREE_EXECUTIONS:
+            raise self._fail("flow", flow, InvalidInputError(
+                f"execution {ex.id}: starting flow {flow!r} would grow the tree of execution {ex.root_id} past "
+                f"the limit of {MAX_TREE_EXECUTIONS} executions; does a flow start itself without an end condition?"
+            ))
         found = self.live.flow_version(flow)
         if found is None:
             raise self._fail("flow", flow, ResourceNotFoundError(
@@ -352,9 +372,17 @@ class ReplayContext(OutsideCommands):
         self._commit(ChildCreated(new_id, flow, version, name, run, child_type), creates=[new])
         return new_id
 
-    def start_child(self, execution_id: str) -> None:
-        if self._recorded("run", execution_id) is None:
-            self._commit(ChildStarted(execution_id), start=[execution_id])
+    def start_child(self, execution_id: str, location_inheritance: str | None = None) -> None:
+        if self._recorded("run", execution_id) is not None:
+            return
+        effects: dict[str, Any] = {"start": [execution_id]}
+        if location_inheritance is not None:
+            assert self.live is not None
+            target = self.live.execution_fields(execution_id, ("flow",))
+            found = self.live.flow_version(target["flow"]) if target else None
+            flow_project = found[1] if found else self.execution.project
+            effects["relocate"] = {execution_id: _location(location_inheritance, self.execution.project, flow_project)}
+        self._commit(ChildStarted(execution_id), **effects)
 
     def cancel(self, execution_id: str) -> None:
         if self._recorded("cancel", execution_id) is None:
@@ -365,23 +393,33 @@ class ReplayContext(OutsideCommands):
         body = self._recorded("wait_for", identity)
         if body is None:
             assert self.live is not None
-            unknown = sorted(set(ids) - set(self.live.statuses(ids)))
+            statuses = self.live.statuses(ids)
+            unknown = sorted(set(ids) - set(statuses))
             if unknown:
                 raise self._fail("wait_for", identity, ResourceNotFoundError(
                     f"execution {self.execution_id}: cannot wait for unknown execution(s) {', '.join(unknown)}"
                 ))
             deadline = None if timeout is None else self.live.now() + timeout
-            body = self._append(WaitStarted(list(ids), return_when, deadline)).body
+            paused = [i for i in dict.fromkeys(ids) if statuses[i] == "PAUSED" and self._is_my_child(i)]
+            wait = WaitStarted(list(ids), return_when, deadline, paused)
+            body = self._commit(wait, start=paused) if paused else self._append(wait).body
         assert isinstance(body, WaitStarted)
         done = self._outcome()
         if done is None:
             done = self._check_wait(body)
         return self._wait_result(body, done)  # type: ignore[arg-type]
 
+    def _is_my_child(self, execution_id: str) -> bool:
+        """Waiting on one's own PAUSED child starts it (a created-but-not-run child that
+        nothing else would start); other PAUSED executions wait for `engine start`."""
+        assert self.live is not None
+        fields = self.live.execution_fields(execution_id, ("parent_id",))
+        return fields is not None and fields["parent_id"] == self.execution_id
+
     def _check_wait(self, wait: WaitStarted) -> WaitCompleted:
         assert self.live is not None
         statuses = self.live.statuses(wait.targets)
-        ended = {i: s for i, s in statuses.items() if s in ENDED_STATUSES}
+        ended = {i: statuses[i] for i in dict.fromkeys(wait.targets) if statuses[i] in ENDED_STATUSES}
         failed = [i for i in ended if ended[i] in FAILED_STATUSES]
         targets = set(wait.targets)
         needed = 1 if wait.return_when == "FIRST_ENDED" else len(targets)
@@ -440,7 +478,9 @@ class ReplayContext(OutsideCommands):
             try:
                 encoded = values.roundtrip(value)
             except values.UnrecordableValueError as exc:
-                raise InvalidInputError(f"execution {self.execution_id}: setting {name!r} cannot be saved: {exc}") from None
+                raise self._fail("setting_save", name, InvalidInputError(
+                    f"execution {self.execution_id}: setting {name!r} cannot be saved: {exc}"
+                )) from None
             self._commit(SettingSaved(name, encoded, description), settings=[SettingWrite(name, encoded, description)])
 
     def setting_delete(self, name: str) -> None:
@@ -460,7 +500,7 @@ class ReplayContext(OutsideCommands):
         if body is None:
             assert self.live is not None
             try:
-                ids = self.live.query(filter_)
+                ids = [i for i in self.live.query(filter_) if i != self.execution_id]  # never the caller
             except ValueError as exc:
                 raise self._fail("executions", "", InvalidInputError(f"bad executions filter: {exc}")) from None
             body = self._append(ExecutionsQueried(values.roundtrip(filter_), ids)).body

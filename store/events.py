@@ -21,6 +21,7 @@ class ErrorInfo(msgspec.Struct, frozen=True):
     type: str
     message: str
     traceback: str = ""
+    args: list[Any] = []
 
 
 class Body(msgspec.Struct, frozen=True, tag_field="kind", array_like=True):
@@ -164,10 +165,13 @@ class ChildCancelled(Body, tag="child_cancel", frozen=True):
 
 
 class WaitStarted(Body, tag="wait", frozen=True):
+    """A wait on executions; ``started`` are the waiter's own PAUSED children it started."""
+
     command: ClassVar[str] = "wait_for"
     targets: list[str]
     return_when: str
     deadline: float | None = None
+    started: list[str] = []
 
     @property
     def identity(self) -> str:
@@ -298,6 +302,33 @@ class ConnectorRead(Body, tag="connector_read", frozen=True):
         return self.connector
 
 
+# -- control from outside (engine start/pause/resume/retry/fork) -------------------
+
+
+class AttemptStarted(Body, tag="attempt_started", frozen=True):
+    """``engine retry``: the execution runs again from the top on ``flow_version``.
+
+    The old attempts stay in the log; a replay sees only the events after the last
+    ``AttemptStarted`` (see ``replay_history``).
+    """
+
+    attempt: int
+    flow_version: str
+    previous_status: str = ""
+
+
+class ExecutionControlled(Body, tag="control", frozen=True):
+    """A user changed the execution from outside: ``start``, ``pause``, ``resume``
+    (``flow_version`` set when it was re-pinned), ``fork`` (``detail`` names the source).
+    Not a command: a replay skips it."""
+
+    action: str
+    from_status: str
+    to_status: str
+    flow_version: str | None = None
+    detail: str = ""
+
+
 EventBody = Union[
     ExecutionStarted,
     ExecutionEnded,
@@ -327,6 +358,8 @@ EventBody = Union[
     ConnectionAttempt,
     ConnectorSaved,
     ConnectorRead,
+    AttemptStarted,
+    ExecutionControlled,
 ]
 
 ALL_BODIES: tuple[type[Body], ...] = EventBody.__args__  # type: ignore[attr-defined]
@@ -375,3 +408,19 @@ def body_to_builtins(body: Body) -> dict[str, Any]:
     for field in body.__struct_fields__:
         out[field] = msgspec.to_builtins(getattr(body, field))
     return out
+
+
+def replay_history(events: list[Event]) -> list[Event]:
+    """The part of a log a replay of the current attempt sees: ``ExecutionStarted``,
+    then the events after the last ``AttemptStarted``, without control markers.
+
+    Seqs keep their gaps; whoever appends continues after the log's last seq.
+    """
+    start = 0
+    for i, event in enumerate(events):
+        if type(event.body) is AttemptStarted:
+            start = i
+    return events[:1] + [e for e in events[start + 1:] if type(e.body) not in _NOT_REPLAYED]
+
+
+_NOT_REPLAYED = (AttemptStarted, ExecutionControlled)

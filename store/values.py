@@ -22,8 +22,6 @@ def _enc_hook(obj: Any) -> Any:
     ref = getattr(obj, "__engine_ref__", None)
     if ref is not None:
         return ref()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=repr)
     raise TypeError(
         f"a value of type {type(obj).__name__} cannot be recorded; use JSON-like values "
         "(dict, list, str, int, float, bool, None, bytes) or a flow_api resource handle"
@@ -34,8 +32,32 @@ _encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 _decoder = msgspec.msgpack.Decoder()
 
 
+def _sets_sorted(value: Any) -> Any:
+    """Sets become lists in a stable order (msgspec would keep the hash order, which
+    differs between processes, so a replay could see another order)."""
+    if isinstance(value, (set, frozenset)):
+        return sorted((_sets_sorted(v) for v in value), key=lambda v: (type(v).__name__, repr(v)))
+    if isinstance(value, dict):
+        return {k: _sets_sorted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sets_sorted(v) for v in value]
+    return value
+
+
+def _has_set(value: Any) -> bool:
+    if isinstance(value, (set, frozenset)):
+        return True
+    if isinstance(value, dict):
+        return any(_has_set(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_set(v) for v in value)
+    return False
+
+
 def encode(value: Any) -> bytes:
     """Encode a user value; raises ``UnrecordableValueError`` with a clear reason when it cannot."""
+    if _has_set(value):
+        value = _sets_sorted(value)
     try:
         data = _encoder.encode(value)
     except (TypeError, msgspec.EncodeError, OverflowError) as exc:

@@ -1,0 +1,156 @@
+"""Shared fixtures for the core engine tests.
+
+Every test gets a fresh SQLite file under ``tmp_path``; nothing here fakes the store.
+Helpers are fixtures (not importable functions) because ``tests/`` and
+``tests/connectors/`` each have a ``conftest.py`` and neither is a package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from engine.activation import run_handler
+from engine.api import Engine
+from engine.decision import Decision
+from engine.flows import LoadedFlow, compile_flow
+from engine.replay import ReplayContext
+
+TESTS = Path(__file__).parent
+FLOWS = TESTS / "flows"
+
+#: How to start the real ``engine`` command in a child process (no dependence on PATH).
+ENGINE_ARGV = [sys.executable, "-c", "from cli.main import main; main()"]
+
+
+@pytest.fixture
+def flows_root() -> Path:
+    """``tests/flows``: the flow scripts the tests run."""
+    return FLOWS
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    """A fresh database file for this test (created on first use)."""
+    return str(tmp_path / "engine.db")
+
+
+@pytest.fixture
+def engine(db_path: str) -> Iterator[Engine]:
+    """An ``Engine`` on this test's database."""
+    eng = Engine(db_path)
+    try:
+        yield eng
+    finally:
+        eng.close()
+
+
+@pytest.fixture
+def run_cli(db_path: str) -> Callable[..., Result]:
+    """``run_cli('ls', '--json')`` runs ``engine --db DB ls --json`` in-process through click.
+
+    The result has ``exit_code``, ``stdout`` and ``stderr`` separately.
+    """
+    runner = CliRunner()
+
+    def invoke(*args: str, db: str | None = None) -> Result:
+        return runner.invoke(cli, ["--db", db or db_path, *args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def engine_argv(db_path: str) -> Callable[..., list[str]]:
+    """``engine_argv('worker', '--lease', '1')``: argv for a real ``engine`` process on this database."""
+
+    def argv(*args: str, db: str | None = None) -> list[str]:
+        return [*ENGINE_ARGV, "--db", db or db_path, *args]
+
+    return argv
+
+
+@pytest.fixture
+def show(run_cli: Callable[..., Result]) -> Callable[[str], dict[str, Any]]:
+    """``show(id)``: the parsed output of ``engine show ID --json``."""
+
+    def get(execution_id: str) -> dict[str, Any]:
+        result = run_cli("show", execution_id, "--json")
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    return get
+
+
+@pytest.fixture
+def wait_for_status(show: Callable[[str], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Poll ``engine show --json`` until the execution has one of ``statuses``.
+
+    Not a timed assertion: the deadline only stops a hung test; reaching it fails the test
+    with the last status seen.
+    """
+
+    def wait(execution_id: str, *statuses: str, deadline: float = 30.0, proc: subprocess.Popen[Any] | None = None) -> dict[str, Any]:
+        stop = time.monotonic() + deadline
+        while True:
+            data = show(execution_id)
+            if data["status"] in statuses:
+                return data
+            if proc is not None and proc.poll() is not None:
+                pytest.fail(f"worker exited ({proc.returncode}) while {execution_id} was {data['status']}")
+            if time.monotonic() > stop:
+                pytest.fail(f"execution {execution_id} still {data['status']}, expected {statuses}")
+            time.sleep(0.02)
+
+    return wait
+
+
+class PureReplay:
+    """The outcome of replaying a recorded history with no live backend."""
+
+    def __init__(self, decision: Decision, ctx: ReplayContext, flow: LoadedFlow) -> None:
+        self.decision = decision
+        self.ctx = ctx
+        self.flow = flow
+        self.globals = flow.module_globals
+
+
+@pytest.fixture
+def pure_replay(engine: Engine) -> Callable[..., PureReplay]:
+    """``pure_replay(id, source=None, history=None)``: replay the execution's history
+    against its pinned code (or ``source``, to simulate a code change) with ``live=None``:
+    any command not answered by the log makes the decision ``exhausted``."""
+
+    def replay(execution_id: str, *, source: str | None = None, history: list[Any] | None = None) -> PureReplay:
+        row = engine.get(execution_id)
+        events = engine.history(execution_id) if history is None else history
+        if source is None:
+            pinned = engine.store.get_flow_version(row.flow_version)
+            assert pinned is not None
+            # compiled afresh, so module globals filled by the live run do not leak into the replay
+            flow = compile_flow(pinned.name, pinned.version, pinned.source, pinned.path)
+        else:
+            flow = compile_flow(row.flow, hashlib.sha256(source.encode()).hexdigest(), source)
+        ctx = ReplayContext(row, events, module_globals=flow.module_globals, flow_file=flow.filename, live=None)
+        return PureReplay(run_handler(ctx, flow), ctx, flow)
+
+    return replay
+
+
+@pytest.fixture
+def counter() -> Callable[[Path], int]:
+    """``counter(path)``: the value of a file-backed counter (0 if never bumped)."""
+
+    def read(path: Path) -> int:
+        return int(path.read_text()) if path.exists() else 0
+
+    return read

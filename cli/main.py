@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.render import echo_json, execution_dict, event_dict, format_time, print_table
+from cli.inspect_render import check_lines
+from cli.render import echo_json, execution_dict, print_table
 from engine.api import Engine, default_db_path
 from engine.errors import EngineError
+from engine.inspect import check_synced
 from store.sqlite import StoreError
 
 
@@ -22,8 +25,14 @@ class EngineGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except EngineError as exc:
+        except (EngineError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
+        except sqlite3.DatabaseError as exc:  # a read of a damaged file (writes raise StoreError)
+            path = ctx.obj.store.path if isinstance(ctx.obj, Engine) else "the database"
+            raise click.ClickException(
+                f"cannot read database {path}: {exc}; the file is damaged or not an engine database: "
+                "restore it from a backup"
+            ) from None
 
 
 pass_engine = click.make_pass_decorator(Engine)
@@ -92,7 +101,7 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
         path = Path(target)
         if not path.is_file():
             raise EngineError(f"flow file {target} does not exist")
-        engine.sync_flows(path.parent)
+        engine.sync_flows(path.parent, keep_projects=True)
         flow = engine.register_file(path).name
     execution_id = engine.start(flow, inputs, name=name)
     if detach:
@@ -102,7 +111,7 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
     if as_json:
         echo_json(execution_dict(row))
     else:
-        click.echo(f"{row.id} {row.status}" + (f": {row.message}" if row.message else ""))
+        click.echo(f"{row.id} {row.status}" + (f": {row.message}" if row.message else ""), err=row.status != "ENDED_SUCCESS")
         if row.output_value:
             click.echo(json.dumps(row.output_value, indent=2, default=repr))
     if row.status != "ENDED_SUCCESS":
@@ -138,6 +147,9 @@ def flows() -> None:
 def flows_sync(engine: Engine, directory: str, as_json: bool) -> None:
     """Register every flow script in DIRECTORY (sub-folders are projects)."""
     synced = engine.sync_flows(directory)
+    for check in check_synced(engine, synced):
+        for line in check_lines(check, after_sync=True):
+            click.echo(line, err=True)
     if as_json:
         echo_json([{"name": s.name, "project": s.project, "version": s.version, "changed": s.changed} for s in synced])
         return
@@ -157,68 +169,10 @@ def flows_ls(engine: Engine, as_json: bool) -> None:
         print_table(["name", "project", "version", "path"], [[r["name"], r["project"], r["version"][:12], r["path"]] for r in rows])
 
 
-@cli.command("ls")
-@click.option("--status", help="Only executions with this status.")
-@click.option("--flow", help="Only executions of this flow.")
-@click.option("--project", help="Only executions in this project.")
-@click.option("--parent", "parent_id", help="Only children of this execution.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-@pass_engine
-def ls(engine: Engine, status: str | None, flow: str | None, project: str | None, parent_id: str | None,
-       limit: int, as_json: bool) -> None:
-    """List executions, newest first."""
-    rows = engine.store.list_executions(
-        status=status.upper() if status else None, flow=flow, project=project, parent_id=parent_id, limit=limit
-    )
-    if as_json:
-        echo_json([execution_dict(r) for r in rows])
-        return
-    print_table(
-        ["id", "flow", "status", "created", "message"],
-        [[r.id, r.flow, r.status, format_time(r.created_at), r.message or ""] for r in rows],
-    )
-
-
-@cli.command()
-@click.argument("execution_id")
-@click.option("--json", "as_json", is_flag=True)
-@pass_engine
-def show(engine: Engine, execution_id: str, as_json: bool) -> None:
-    """Show one execution's fields."""
-    data = execution_dict(engine.get(execution_id))
-    if as_json:
-        echo_json(data)
-        return
-    for key, value in data.items():
-        if key.endswith("_at"):
-            value = format_time(value)
-        elif isinstance(value, (dict, list)):
-            value = json.dumps(value, default=repr)
-        click.echo(f"{key:13} {value if value is not None else '-'}")
-
-
-@cli.command()
-@click.argument("execution_id")
-@click.option("--json", "as_json", is_flag=True, help="Full payloads as JSON.")
-@pass_engine
-def history(engine: Engine, execution_id: str, as_json: bool) -> None:
-    """Show an execution's event log in seq order."""
-    events = engine.history(execution_id)
-    if as_json:
-        echo_json([event_dict(e) for e in events])
-        return
-    rows = []
-    for e in events:
-        d = event_dict(e)["data"]
-        d.pop("kind", None)
-        summary = json.dumps(d, default=repr)
-        rows.append([e.seq, format_time(e.at), e.kind, summary if len(summary) < 90 else summary[:87] + "...", e.line or ""])
-    print_table(["seq", "time", "kind", "data", "line"], rows)
-
-
 def main() -> None:
     cli(prog_name="engine")
 
 
 from cli import outside as _outside  # noqa: E402,F401  (registers its commands on `cli`)
+from cli import control as _control  # noqa: E402,F401
+from cli import inspect as _inspect  # noqa: E402,F401  (ls, show, history, logs, replay, check, debug, export, dev)

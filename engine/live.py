@@ -39,6 +39,8 @@ class StoreLive:
         except LeaseLostError as exc:
             raise ActivationAborted(str(exc)) from None
         self.committed(result)
+        if result.status == "PAUSED":  # `engine pause` took effect at this commit
+            raise ActivationAborted(f"execution {self.execution_id} was paused")
 
     def flow_version(self, flow: str) -> tuple[str, str] | None:
         found = self.store.get_flow(flow)
@@ -64,6 +66,9 @@ class StoreLive:
 
     def query(self, filter_: Any) -> list[str]:
         return self.store.query_execution_ids(filter_)
+
+    def tree_size(self, root_id: str) -> int:
+        return self.store.count_tree(root_id)
 
     def message_state(self, message_id: str) -> MessageRow | None:
         return self.store.get_message(message_id)

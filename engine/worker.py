@@ -30,7 +30,7 @@ from engine.errors import error_info
 from engine.flows import FlowLoader, FlowLoadError
 from engine.live import StoreLive
 from engine.replay import ReplayContext
-from store.events import Event, ExecutionEnded
+from store.events import Event, ExecutionEnded, replay_history
 from store.model import Claim, Commit, CommitResult
 from store.sqlite import LeaseLostError, SqliteStore, StoreError
 
@@ -110,8 +110,9 @@ class Worker:
             notified, self._notified = self._notified, False
             free = self.concurrency - len(self._running)
         if free > 0 and (notified or version != self._last_version or self._timer_due(now)):
-            self._last_version = version
-            for execution_id, fence in self.store.claim(self.owner, free, self.lease_seconds, now):
+            claimed = self.store.claim(self.owner, free, self.lease_seconds, now)
+            self._last_version = version  # not before: a claim that failed (disk full) is tried again
+            for execution_id, fence in claimed:
                 self._start(execution_id, fence)
         if now - self._last_renew > self.lease_seconds / 3:
             self._renew(now)
@@ -191,22 +192,27 @@ class Worker:
         row = self.store.get_execution(execution_id)
         if row is None:
             raise LeaseLostError(f"execution {execution_id} vanished")
+        if row.fence != fence or row.status != "RUNNING" or (row.lease_expires or 0) <= self.clock():
+            # claimed again, or the lease ran out while this waited for a thread: another worker may run it
+            raise LeaseLostError(f"execution {execution_id}: the lease was lost before this activation began")
         if row.type == "CONNECTION":
             return run_connection(
                 row, row.last_seq, self.clock, lambda event: self._record(execution_id, fence, event),
-                self._secrets.pop(execution_id, None),
+                self._secrets.pop(execution_id, None), self.store.get_connector,
             )
-        history = self.store.load_events(execution_id)
+        events = self.store.load_events(execution_id)
+        history = replay_history(events)  # the current attempt, without control markers
         try:
             flow = self.loader.load(row.flow_version)
         except FlowLoadError as exc:
             message = f"{exc}; fix the flow and start a new execution"
             ended = ExecutionEnded("ENDED_ERROR", message, {}, error_info(exc))
-            return Decision("end", [Event(history[-1].seq + 1, self.clock(), ended)], status="ENDED_ERROR", message=message)
+            return Decision("end", [Event(events[-1].seq + 1, self.clock(), ended)], status="ENDED_ERROR", message=message)
         live = StoreLive(
             self.store, self.clock, execution_id, fence, self._claim_request, self._committed, self._secrets
         )
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
+        ctx.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs
         return run_handler(ctx, flow)
 
     def _record(self, execution_id: str, fence: int, event: Event) -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
+#: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE executions ADD COLUMN paused_from TEXT",
+        "ALTER TABLE executions ADD COLUMN pause_requested INTEGER NOT NULL DEFAULT 0",
+    ),
+}
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS flows (
@@ -42,11 +51,14 @@ CREATE TABLE IF NOT EXISTS executions (
     lease_owner TEXT,
     lease_expires REAL,
     fence INTEGER NOT NULL DEFAULT 0,  -- lease fencing counter, bumped by every claim
-    last_seq INTEGER NOT NULL DEFAULT 0
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    paused_from TEXT,                  -- PAUSED by `engine pause`: the status `resume` restores
+    pause_requested INTEGER NOT NULL DEFAULT 0  -- `engine pause` of a RUNNING one: pause at its next commit
 );
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, wake_at);
 CREATE INDEX IF NOT EXISTS executions_by_lease ON executions (status, lease_expires);
 CREATE INDEX IF NOT EXISTS executions_by_parent ON executions (parent_id);
+CREATE INDEX IF NOT EXISTS executions_by_root ON executions (root_id);
 CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_at);
 CREATE TABLE IF NOT EXISTS events (
     execution_id TEXT NOT NULL,
@@ -113,7 +125,8 @@ class SchemaError(Exception):
 
 
 def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
-    """Create the tables on a new database; refuse one written by a newer engine."""
+    """Create the tables on a new database, migrate an older one; refuse one written by
+    a newer engine."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise SchemaError(
@@ -125,6 +138,14 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated it
+        if version == SCHEMA_VERSION:
+            conn.execute("COMMIT")
+            return
+        if version > 0:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS.get(step, ()):
+                    conn.execute(statement)
         for statement in _DDL.split(";"):
             if statement.strip():
                 conn.execute(statement)

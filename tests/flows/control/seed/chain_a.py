@@ -1,0 +1,5 @@
+import flow_api
+
+def handler(system: flow_api.System, this: flow_api.Execution, inputs: dict):
+    this.flow('chain_b')
+    return this.success('a done')

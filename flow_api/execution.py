@@ -204,8 +204,12 @@ class Execution:
         return self._runtime.message(subject, message, body, request, wait, timeout)
 
     def run(self, wait: bool = True, location_inheritance: str | None = None) -> Execution:
-        """Start this PAUSED execution; with ``wait`` the caller waits for it to end."""
-        self._runtime.start_child(self.id)
+        """Start this PAUSED execution; with ``wait`` the caller waits for it to end.
+
+        ``location_inheritance`` sets the project the execution belongs to: ``created_by``
+        (the caller's), ``default``, ``resource`` or ``wrapped_resource`` (its flow's).
+        """
+        self._runtime.start_child(self.id, location_inheritance)
         if wait:
             self._runtime.wait_for([self.id], "ALL_SUCCEEDED", None)
         return self

@@ -44,7 +44,8 @@ class System:
         return Execution(self._runtime, execution_id)
 
     def executions(self, filter_: Any = None, **kwargs: Any) -> list[Execution]:
-        """Executions matching a filter, oldest first (the result is recorded).
+        """Executions matching a filter, oldest first (the result is recorded); the
+        calling execution itself is never among them. ``filter_=...`` means no filter.
 
         ``filter_`` (or ``filter``): ``{'field': 'name', 'op': 'eq', 'value': 'x'}``
         with ops eq, ne, like, in, lt, gt; combine with ``{'and': [...]}``/``{'or': [...]}``.

@@ -165,6 +165,7 @@ class Commit(msgspec.Struct):
     settings: list[SettingWrite] = []
     messages: list[NewMessage] = []
     connectors: list[ConnectorWrite] = []
+    relocate: dict[str, str] = {}  # execution id -> project (``run(location_inheritance=...)``)
     release_lease: bool = False
     claim: Claim | None = None
 

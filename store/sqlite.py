@@ -250,6 +250,10 @@ class SqliteStore:
     def count_by_status(self) -> dict[str, int]:
         return dict(self._reader.execute("SELECT status, count(*) FROM executions GROUP BY status").fetchall())
 
+    def count_tree(self, root_id: str) -> int:
+        """How many executions the tree of top-level execution ``root_id`` holds."""
+        return int(self._reader.execute("SELECT count(*) FROM executions WHERE root_id = ?", (root_id,)).fetchone()[0])
+
     # -- settings ----------------------------------------------------------------
 
     def get_setting(self, name: str) -> tuple[Any, str | None] | None:
@@ -292,8 +296,10 @@ class SqliteStore:
     # -- leases ------------------------------------------------------------------
 
     def claim(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[tuple[str, int]]:
-        """Lease up to ``limit`` runnable executions: queued, timer due, or lease expired.
+        """Lease up to ``limit`` runnable executions: lease expired, timer due, or queued.
 
+        Expired leases and due timers come first, so a crashed worker's executions and
+        sleeps that are over do not wait behind a long queue.
         Returns (execution id, fence) pairs; the fence must accompany every commit.
         """
 
@@ -301,9 +307,9 @@ class SqliteStore:
             rows = conn.execute(
                 "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, "
                 "fence = fence + 1, started_at = coalesce(started_at, ?) WHERE id IN ("
-                "SELECT id FROM executions WHERE status = 'QUEUED' "
+                "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < ? "
                 "UNION ALL SELECT id FROM executions WHERE status = 'WAITING' AND wake_at <= ? "
-                "UNION ALL SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < ? "
+                "UNION ALL SELECT id FROM executions WHERE status = 'QUEUED' "
                 "LIMIT ?) RETURNING id, fence",
                 (owner, now + lease_seconds, now, now, now, limit),
             ).fetchall()

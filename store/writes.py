@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from store import values
 from store.messages import insert_message, write_connector
-from store.events import Event, ExecutionCancelled, ExecutionStarted, FORMAT_VERSION, encode_body, kind_of
+from store.events import Event, ExecutionCancelled, ExecutionStarted, FORMAT_VERSION, WaitStarted, encode_body, kind_of
+from store.pausing import pause_at_commit
 from store.model import (
     ENDED_CANCELLED,
     ENDED_STATUSES,
@@ -71,24 +72,32 @@ def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]
         "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
         [(execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)) for e in events],
     )
+    for e in events:  # a wait is a dependency even when it is satisfied without suspending
+        if type(e.body) is WaitStarted:
+            conn.executemany(
+                "INSERT OR IGNORE INTO dependencies VALUES (?, ?, ?)", [(execution_id, t, e.at) for t in e.body.targets]
+            )
 
 
 def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
     now = time.time()
     eid = c.execution_id
+    pause_requested = False
     if c.fence is not None:
-        row = conn.execute("SELECT fence, status FROM executions WHERE id = ?", (eid,)).fetchone()
+        row = conn.execute("SELECT fence, status, pause_requested FROM executions WHERE id = ?", (eid,)).fetchone()
         if row is None or row[0] != c.fence or row[1] != "RUNNING":
             raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
+        pause_requested = bool(row[2])  # `engine pause` while it ran: pause at this commit
     _append(conn, eid, c.events)
     result = CommitResult()
     for new in c.creates:
         insert_execution(conn, new, now)
         if new.status == "QUEUED":
             result.runnable.append(new.id)
-    for child in c.start:
+    for child in c.start:  # a user's `engine pause` (paused_from set) is not undone by a parent
         if conn.execute(
-            "UPDATE executions SET status = 'QUEUED' WHERE id = ? AND status = 'PAUSED'", (child,)
+            "UPDATE executions SET status = 'QUEUED' WHERE id = ? AND status = 'PAUSED' AND paused_from IS NULL",
+            (child,),
         ).rowcount:
             result.runnable.append(child)
     for write in c.settings:
@@ -97,6 +106,8 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
         insert_message(conn, eid, message, now)
     for connector in c.connectors:
         write_connector(conn, connector, now)
+    for target, project in c.relocate.items():
+        conn.execute("UPDATE executions SET project = ? WHERE id = ?", (project, target))
     for target in c.cancel:
         _cancel_tree(conn, target, now, result)
     if c.output_value is not UNSET:
@@ -113,6 +124,8 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
         result.status = status
     elif c.release_lease:
         conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
+    if pause_requested:
+        pause_at_commit(conn, eid, now, result)
     if c.claim is not None and result.runnable:
         _claim_runnable(conn, c.claim, now, result)
     return result

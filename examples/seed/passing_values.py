@@ -1,0 +1,27 @@
+"""Passing values between flows (the seed's "example 1: passing values").
+
+The main process hands 42 to the child flow 'Calculator', reads the 'result' field of
+the child's output and passes it on to the child flow 'Messenger', which records a
+message. Run it, then read the message:
+
+    engine run examples/seed/passing_values.py
+    engine messages ls --all           # then: engine messages show MESSAGE_ID
+    engine tree ID                     # the main process and its two children
+"""
+import flow_api
+
+def handler(system: flow_api.System, this: flow_api.Execution, inputs: dict):
+    initial_value = 42
+
+    new_value = this.flow(
+        'Calculator',
+        name='calculate new value',
+        initial_value=initial_value, # passing initial_value to the flow 'Calculator'
+    ).get('output_value')['result'] # getting 'result' field of the output_value of the flow 'Calculator'
+
+    this.flow(
+        'Messenger',
+        name='create message with result',
+        message_value=new_value, # passing new_value to the flow 'Messenger'
+    )
+    return this.success('all done')

@@ -1,0 +1,8 @@
+import flow_api
+
+def handler(system: flow_api.System, this: flow_api.Execution, inputs: dict):
+    child_execution = this.flow(
+        'archive-log-flow'
+    ).run(
+        location_inheritance='created-by'
+    )

@@ -1,0 +1,9 @@
+import flow_api
+
+def handler(system: flow_api.System, this: flow_api.Execution, inputs: dict):
+    child_execution = this.flow(
+        'another-flow',
+        run=False # Main execution does not wait for the child execution (not a dependency)
+    )
+    child_execution.run(wait=True) # Wait for the child execution later on, creates the dependency
+    return this.success('All done.')

@@ -8,11 +8,40 @@ from typing import Any
 
 import click
 
-from cli.main import cli, parse_inputs, pass_engine
+from cli.main import cli, pass_engine
 from cli.render import echo_json, format_time, print_table
 from engine.api import Engine
 from engine.connections import mask_recorded
 from engine.errors import EngineError
+from store.model import ConnectorWrite, MessageRow
+
+
+def _object(pairs: tuple[str, ...], whole: str | None, option: str, *, json_values: bool) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs over a ``--json`` object. With ``json_values`` a VALUE is parsed
+    as JSON where it parses; otherwise it stays a string (a form converts it to its field's type)."""
+    result: dict[str, Any] = {}
+    if whole:
+        try:
+            result = json.loads(whole)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--json") from None
+        if not isinstance(result, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--json")
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=option)
+        if json_values:
+            try:
+                result[key] = json.loads(raw)
+                continue
+            except json.JSONDecodeError:
+                pass
+        result[key] = raw
+    return result
+
+
+# -- messages ----------------------------------------------------------------------------
 
 
 @cli.group()
@@ -20,21 +49,25 @@ def messages() -> None:
     """Messages from executions; answer those that wait for people."""
 
 
+def _fields(message: MessageRow) -> str:
+    return ", ".join(f"{f['name']}{'*' if f['required'] else ''}:{f['type']}" for f in message.form or [])
+
+
 @messages.command("ls")
-@click.option("--all", "show_all", is_flag=True, help="Also answered and informational messages.")
+@click.option("--all", "show_all", is_flag=True, help="Also answered, expired and informational messages.")
 @click.option("--execution", "execution_id", help="Only messages of this execution.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_engine
 def messages_ls(engine: Engine, show_all: bool, execution_id: str | None, as_json: bool) -> None:
-    """List messages waiting for an answer (all with --all)."""
+    """List the messages waiting for an answer (* marks required fields)."""
     rows = engine.store.list_messages(status=None if show_all else "waiting", execution_id=execution_id)
     if as_json:
         echo_json(rows)
         return
     print_table(
-        ["id", "execution", "status", "sent", "subject", "fields"],
-        [[m.id, m.execution_id, m.status, format_time(m.created_at), m.subject,
-          ", ".join(f["name"] + ("*" if f["required"] else "") for f in m.form or [])] for m in rows],
+        ["id", "execution", "status", "sent", "deadline", "subject", "fields"],
+        [[m.id, m.execution_id, m.status, format_time(m.created_at), format_time(m.deadline), m.subject, _fields(m)]
+         for m in rows],
     )
 
 
@@ -50,9 +83,12 @@ def messages_show(engine: Engine, message_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(message)
         return
-    click.echo(f"{message.subject}  ({message.status}, execution {message.execution_id})\n\n{message.message}\n")
+    deadline = f", answer before {format_time(message.deadline)}" if message.deadline is not None else ""
+    click.echo(f"{message.subject}  ({message.status}{deadline}; execution {message.execution_id})\n")
+    click.echo(f"{message.message}\n")
     for field in message.form or []:
         extra = f" [default {field['default']!r}]" if "default" in field else ""
+        extra += f" [one of {field['options']!r}]" if "options" in field else ""
         click.echo(f"  {field['name']}{'*' if field['required'] else ''} ({field['type']}): {field['label']}{extra}")
     if message.response is not None:
         click.echo(f"\nanswer: {json.dumps(message.response)}")
@@ -60,13 +96,21 @@ def messages_show(engine: Engine, message_id: str, as_json: bool) -> None:
 
 @messages.command("respond")
 @click.argument("message_id")
-@click.option("-f", "--field", "pairs", multiple=True, metavar="FIELD=VALUE", help="One field of the answer.")
+@click.option("-f", "--field", "pairs", multiple=True, metavar="FIELD=VALUE",
+              help="One field of the answer; the value is converted to the field's type.")
 @click.option("--json", "answer_json", metavar="JSON", help="The whole answer as a JSON object.")
 @pass_engine
 def messages_respond(engine: Engine, message_id: str, pairs: tuple[str, ...], answer_json: str | None) -> None:
-    """Answer a waiting message; the execution continues with the answer."""
-    answer = engine.respond(message_id, parse_inputs(pairs, answer_json))
+    """Answer a waiting message; its execution continues with the answer.
+
+    A wrong answer is refused with every problem listed (exit status 1); the
+    execution keeps waiting.
+    """
+    answer = engine.respond(message_id, _object(pairs, answer_json, "-f", json_values=False))
     click.echo(f"answered {message_id}: {json.dumps(answer)}")
+
+
+# -- connectors --------------------------------------------------------------------------
 
 
 @cli.group()
@@ -84,12 +128,16 @@ def connectors() -> None:
 @pass_engine
 def connectors_set(engine: Engine, name: str, connector_type: str, pairs: tuple[str, ...], value_json: str | None,
                    description: str | None) -> None:
-    """Create or replace a stored connector."""
-    engine.save_connector(name, connector_type, parse_inputs(pairs, value_json), description)
-    click.echo(f"saved connector {name} ({connector_type.upper()})")
+    """Create or replace a stored connector; ``this.connect(NAME, **overrides)`` uses it."""
+    value = _object(pairs, value_json, "-v", json_values=True)
+    engine.save_connector(name, connector_type, value, description)
+    click.echo(f"saved connector {name} ({connector_type.upper()}): {json.dumps(mask_recorded(value))}")
+    if mask_recorded(value) != value:
+        click.echo(f"warning: connector {name} holds literal secrets (shown as ***), stored unencrypted in "
+                   f"{engine.store.path}; prefer '${{env:NAME}}' references, resolved by the worker", err=True)
 
 
-def _connector_dict(c: Any) -> dict[str, Any]:
+def _connector_dict(c: ConnectorWrite) -> dict[str, Any]:
     return {"name": c.name, "connector_type": c.connector_type, "value": mask_recorded(c.value),
             "description": c.description}
 

@@ -1,61 +1,81 @@
-"""CONNECTION executions: a worker runs a connector outside any handler and records
-every attempt on the connection's own log, then its result as the output.
+"""CONNECTION executions: a worker runs a connector outside any handler, records every
+attempt on the connection's own log, then its result as the output.
 
-Parameters are recorded with literal secrets masked (``***``); references such as
-``'${env:API_TOKEN}'`` are kept and resolved only when the connector runs, so the
-secret itself never reaches the database. Literal secrets given inline live only in
-the memory of the worker that created the connection: if that worker dies before
-the connection ran, the connection fails with an error saying to use ``${env:NAME}``.
+Secrets: the parameters are recorded with literal secrets masked (``***``, see
+``mask_recorded``); references such as ``'${env:API_TOKEN}'`` are kept and resolved only
+when the connector runs, so the secret itself never reaches the database. The worker
+that creates a connection keeps the unmasked parameters in memory and normally runs it
+itself. Any other worker (after a crash, or when the creator was busy) takes masked
+values from the stored connector they came from; a literal secret given inline to
+``this.connect`` cannot be recovered, and that connection fails saying to use
+``${env:NAME}``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.clock import Clock
 from engine.connectors import (
     ConnectorError,
     get_connector,
+    is_secret_key,
     mask_secrets,
+    merge_params,
     policy_from_params,
     resolve_env,
     run_with_retries,
 )
 from engine.decision import Decision
-from engine.errors import error_info
-from store.faults import fault_point
 from store.events import ConnectionAttempt, ErrorInfo, Event, ExecutionEnded
-from store.model import ExecutionRow
+from store.faults import fault_point
+from store.model import ConnectorWrite, ExecutionRow
 
 MASK = "***"
-_ENV_REF = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$")
+_ENV_REF = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*\}")
+#: What may surround ``${env:NAME}`` in a secret value and still be recorded: ``Bearer ${env:T}``.
+_SCHEME_ONLY = re.compile(r"\s*(?:(?:bearer|basic|token|bot|digest|apikey)\s+)?[\s:]*", re.IGNORECASE)
+
+ConnectorLookup = Callable[[str], "ConnectorWrite | None"]
 
 
-def mask_recorded(value: Any) -> Any:
-    """``value`` as it may be recorded: literal secrets masked, ``${env:NAME}`` kept."""
-    return _keep_env_refs(value, mask_secrets(value))
+def mask_recorded(value: Any, secret: bool = False) -> Any:
+    """``value`` as it may be recorded or shown: literal secrets masked as ``***``
+    (values under secret-looking keys, URL passwords, ``token=...`` pairs), while
+    ``${env:NAME}`` references, which hold no secret, are kept."""
+    if isinstance(value, Mapping):
+        return {k: mask_recorded(v, secret or is_secret_key(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(mask_recorded(v, secret) for v in value)
+    if isinstance(value, str) and _ENV_REF.search(value):
+        literal = _ENV_REF.sub("", value)  # what is written around the references
+        harmless = _SCHEME_ONLY.fullmatch(literal) if secret else mask_secrets(literal).replace(MASK, "") == literal
+        if harmless:
+            return value
+    if secret:
+        return value if value is None or value == "" else MASK
+    return mask_secrets(value)
 
 
-def _keep_env_refs(original: Any, masked: Any) -> Any:
-    if isinstance(original, str) and _ENV_REF.match(original):
-        return original
-    if isinstance(original, dict) and isinstance(masked, dict):
-        return {k: _keep_env_refs(original[k], masked[k]) for k in original}
-    if isinstance(original, (list, tuple)) and isinstance(masked, (list, tuple)):
-        return [_keep_env_refs(o, m) for o, m in zip(original, masked)]
-    return masked
+def connection_spec(
+    connector_type: str, connector: str | None, stored: Mapping[str, Any], overrides: Mapping[str, Any], key: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what to record as the connection's input, the parameters to run it with).
 
-
-def _has_mask(value: Any) -> bool:
-    if value == MASK:
-        return True
-    if isinstance(value, dict):
-        return any(_has_mask(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_mask(v) for v in value)
-    return False
+    The stored connector's parameters are merged under the inline ``overrides``. When
+    literal secrets were masked, ``secrets`` says where a worker must find them:
+    ``connector`` (re-read the stored connector) or ``inline`` (only in memory).
+    """
+    params = merge_params(stored, overrides)
+    recorded = mask_recorded(params)
+    spec = {"connector_type": connector_type.upper(), "connector": connector, "params": recorded,
+            "idempotency_key": key}
+    if recorded != params:
+        spec["secrets"] = "inline" if mask_recorded(dict(overrides)) != overrides else "connector"
+    return spec, params
 
 
 def run_connection(
@@ -64,44 +84,90 @@ def run_connection(
     clock: Clock,
     record: Callable[[Event], None],
     inline_params: dict[str, Any] | None,
+    connectors: ConnectorLookup | None = None,
 ) -> Decision:
-    """Run the connector of CONNECTION execution ``row``; ``record`` commits each attempt."""
+    """Run the connector of CONNECTION execution ``row``; ``record`` commits each attempt.
+
+    ``inline_params``: the unmasked parameters, if this worker created the connection;
+    ``connectors``: looks up stored connectors, to fill in masked values otherwise.
+    """
     spec = row.input_value
     connector_type, key = spec["connector_type"], spec["idempotency_key"]
-    params = inline_params if inline_params is not None else spec["params"]
     seq = last_seq
 
     def ended(status: str, message: str | None, output: Any, error: ErrorInfo | None) -> Decision:
         event = Event(seq + 1, clock(), ExecutionEnded(status, message, output, error))
         return Decision("end", [event], status=status, message=message, output_value=output, error=error)
 
-    if _has_mask(params):
-        message = (
-            f"connection {row.id} ({connector_type}): a secret parameter was given inline and is not stored, "
-            "and the worker holding it stopped before the connection ran; reference secrets as '${env:NAME}' "
-            "or in a stored connector so they survive a restart"
-        )
-        return ended("ENDED_ERROR", message, {}, ErrorInfo("ConnectorError", message))
-    try:
-        connector = get_connector(connector_type)
-        policy, timeout, rest = policy_from_params(resolve_env(params))
-    except ConnectorError as exc:
-        return ended("ENDED_ERROR", f"connection {row.id}: {exc}", {}, error_info(exc))
-
     def on_attempt(attempt: int, result: Any, error: ConnectorError | None, seconds: float) -> None:
         nonlocal seq
         fault_point("connection.sent")
         seq += 1
-        info = None if error is None else error_info(error)
         retryable = bool(error is not None and error.retryable)
+        info = None if error is None else _error_info(error)
         record(Event(seq, clock(), ConnectionAttempt(attempt, error is None, seconds, info, retryable)))
 
     try:
+        params = inline_params if inline_params is not None else _unmasked(row.id, spec, connectors)
+        connector = get_connector(connector_type)
+        policy, timeout, rest = policy_from_params(resolve_env(params))
         output = run_with_retries(
             connector, rest, idempotency_key=key, policy=policy, timeout=timeout, on_attempt=on_attempt,
         )
     except ConnectorError as exc:
-        return ended("ENDED_ERROR", f"connection {row.id}: {exc}", {}, error_info(exc))
+        return ended("ENDED_ERROR", str(exc), {"error": mask_secrets(exc.to_dict())}, _error_info(exc))
     return ended("ENDED_SUCCESS", None, output, None)
 
 
+def _error_info(error: ConnectorError) -> ErrorInfo:
+    """The connector's message says it all; a traceback only for a connector's own bug."""
+    cause = error.__cause__
+    text = "" if cause is None else "".join(traceback.format_exception(cause))
+    return ErrorInfo("ConnectorError", str(error), text)
+
+
+def _unmasked(connection_id: str, spec: dict[str, Any], connectors: ConnectorLookup | None) -> dict[str, Any]:
+    """The recorded parameters with masked secrets filled in from the stored connector."""
+    params: dict[str, Any] = spec["params"]
+    where, name = spec.get("secrets"), spec.get("connector")
+    if where is None:
+        return params
+    if where == "connector" and name and connectors is not None:
+        stored = connectors(name)
+        filled = _fill(params, stored.value) if stored is not None else params
+        if not _has_mask(filled):
+            return filled
+        raise ConnectorError(
+            f"connection {connection_id}: its secret parameters come from stored connector {name!r}, which was "
+            "changed or deleted since the connection was created; start a new connection",
+            retryable=False,
+        )
+    raise ConnectorError(
+        f"connection {connection_id}: a literal secret was given inline to this.connect and is not recorded, "
+        "and the worker holding it stopped before the connection ran; reference secrets as '${env:NAME}' or "
+        "keep them in a stored connector (`engine connectors set`) so that any worker can run it",
+        retryable=False,
+    )
+
+
+def _fill(recorded: Any, source: Any) -> Any:
+    """``recorded`` with each value that ``source`` masks to replaced by ``source``'s."""
+    if not isinstance(recorded, dict) or not isinstance(source, Mapping):
+        return recorded
+    out = {}
+    for key, value in recorded.items():
+        if key in source and mask_recorded({key: source[key]}) == {key: value}:
+            out[key] = source[key]
+        else:
+            out[key] = _fill(value, source.get(key))
+    return out
+
+
+def _has_mask(value: Any) -> bool:
+    if isinstance(value, str):
+        return MASK in value
+    if isinstance(value, dict):
+        return any(_has_mask(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_mask(v) for v in value)
+    return False

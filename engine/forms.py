@@ -8,15 +8,20 @@ A form is given as ``body`` in a JSON-schema-like shape::
                                 'default': ''}},
      'required': ['approve']}
 
-(a property may also say ``'required': True``), or as ``request='text'``: one
-required string field ``response`` labelled with the text.
+or as the ``properties`` mapping alone. A field has ``element`` (how to show it),
+``label``, ``type`` (string, number, integer, boolean; derived from ``element`` when
+left out), ``default``, ``required`` (``True`` on the field, or listed in ``required``),
+``order``, and optionally ``options`` (the allowed values) and ``description``.
+``request='text'`` is a form with one required string field ``response``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-_TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
+_TYPES: dict[str, Any] = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
+_TRUE, _FALSE = ("true", "yes", "y", "1", "on"), ("false", "no", "n", "0", "off")
 
 
 class FormError(ValueError):
@@ -30,68 +35,83 @@ def normalise_form(body: Any, request: str | None) -> list[dict[str, Any]] | Non
     if body is None:
         return [{"name": "response", "label": str(request), "type": "string", "element": "string",
                  "required": True, "order": 0}]
-    if not isinstance(body, dict) or not isinstance(body.get("properties"), dict) or not body["properties"]:
-        raise FormError("a message body must be {'type': 'object', 'properties': {name: {...}, ...}}")
-    required = set(body.get("required", []))
-    fields = []
-    for position, (name, spec) in enumerate(body["properties"].items()):
-        if not isinstance(spec, dict):
-            raise FormError(f"form field {name!r} must be a dict, not {spec!r}")
-        element = spec.get("element", spec.get("type", "string"))
-        kind = spec.get("type") or ("boolean" if element == "boolean" else "number" if element == "number" else "string")
-        if kind not in _TYPES:
-            raise FormError(f"form field {name!r} has unknown type {kind!r}; use {', '.join(_TYPES)}")
-        field = {"name": name, "label": spec.get("label", name), "type": kind, "element": element,
-                 "required": bool(spec.get("required")) or name in required, "order": spec.get("order", position)}
-        for optional in ("default", "options", "description"):
-            if optional in spec:
-                field[optional] = spec[optional]
-        fields.append(field)
+    properties = body.get("properties", body) if isinstance(body, dict) else None
+    if not isinstance(properties, dict) or not properties:
+        raise FormError("a message body must be {'type': 'object', 'properties': {name: {...}, ...}} "
+                        f"or a dict of fields, not {body!r}")
+    required = set(body.get("required", [])) if "properties" in body else set()
+    if "properties" in body and not required <= set(properties):
+        raise FormError(f"'required' names unknown field(s) {sorted(required - set(properties))}")
+    fields = [_field(name, spec, position, name in required) for position, (name, spec) in enumerate(properties.items())]
     return sorted(fields, key=lambda f: (f["order"], f["name"]))
 
 
+def _field(name: Any, spec: Any, position: int, required: bool) -> dict[str, Any]:
+    if not isinstance(name, str) or not isinstance(spec, dict):
+        raise FormError(f"form field {name!r} must be a name with a dict of settings, not {spec!r}")
+    element = spec.get("element", spec.get("type", "string"))
+    kind = spec.get("type") or (element if element in _TYPES else "string")
+    if kind not in _TYPES:
+        raise FormError(f"form field {name!r} has unknown type {kind!r}; use {', '.join(_TYPES)}")
+    field = {"name": name, "label": spec.get("label", name), "type": kind, "element": element,
+             "required": bool(spec.get("required")) or required, "order": spec.get("order", position)}
+    for optional in ("default", "options", "description"):
+        if optional in spec:
+            field[optional] = spec[optional]
+    if "default" in field and field["default"] is not None and _coerce(field["default"], kind) is None:
+        raise FormError(f"form field {name!r}: default {field['default']!r} is not a {kind}")
+    return field
+
+
 def validate_response(form: list[dict[str, Any]], response: Any) -> dict[str, Any]:
-    """The answer with defaults filled in, or FormError naming every problem."""
+    """The answer with defaults filled in and CLI strings converted to each field's type,
+    or FormError naming every problem. ``None`` counts as not given."""
     if not isinstance(response, dict):
         raise FormError(f"an answer must be an object of field values, not {type(response).__name__}")
     problems, answer = [], {}
     known = {f["name"] for f in form}
     for extra in sorted(set(response) - known):
-        problems.append(f"unknown field {extra!r} (the form has {', '.join(sorted(known))})")
+        has = f"the form has {', '.join(sorted(known))}" if known else "the message asks for no fields"
+        problems.append(f"unknown field {extra!r} ({has})")
     for field in form:
-        name = field["name"]
-        if name not in response:
+        name, given = field["name"], response.get(field["name"])
+        if given is None:
             if "default" in field:
                 answer[name] = field["default"]
             elif field["required"]:
                 problems.append(f"{name!r} ({field['label']}) is required")
             continue
-        value = _coerce(response[name], field["type"])
-        if value is None and response[name] is not None:
-            problems.append(f"{name!r} must be a {field['type']}, got {response[name]!r}")
-            continue
-        if "options" in field and value not in field["options"]:
+        value = _coerce(given, field["type"])
+        if value is None:
+            problems.append(f"{name!r} must be {_article(field['type'])}, got {given!r}")
+        elif "options" in field and value not in field["options"]:
             problems.append(f"{name!r} must be one of {field['options']!r}, got {value!r}")
-            continue
-        answer[name] = value
+        else:
+            answer[name] = value
     if problems:
         raise FormError("; ".join(problems))
     return answer
 
 
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind == "integer" else f"a {kind}"
+
+
 def _coerce(value: Any, kind: str) -> Any:
-    """Accept the CLI's strings for numbers and booleans."""
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "y", "1", "false", "no", "n", "0"):
-            return value.lower() in ("true", "yes", "y", "1")
-        return None
-    if kind in ("number", "integer") and isinstance(value, str):
+    """``value`` as a ``kind``, accepting the CLI's strings; None when it is not one."""
+    if isinstance(value, str) and kind != "string":
+        text = value.strip().lower()
+        if kind == "boolean":
+            return True if text in _TRUE else False if text in _FALSE else None
         try:
-            return int(value) if kind == "integer" else float(value)
+            number = float(text)
         except ValueError:
             return None
-    if kind == "integer" and isinstance(value, bool):
+        if not math.isfinite(number):
+            return None
+        value = int(number) if number.is_integer() and ("." not in text or kind == "integer") else number
+    if isinstance(value, bool) and kind != "boolean":
         return None
+    if kind == "integer" and isinstance(value, float):
+        return int(value) if value.is_integer() else None
     return value if isinstance(value, _TYPES[kind]) else None

@@ -1,12 +1,17 @@
 """Replay-context commands that reach outside the engine: messages to people,
-connections to other systems, and stored connectors. Mixed into ``ReplayContext``."""
+connections to other systems, and stored connectors. Mixed into ``ReplayContext``.
+
+Like every command, each is answered from the log on replay; a refused call (a bad
+form, an unknown connector) is recorded as ``CommandFailed`` so a handler that catches
+the error replays the same way.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from engine.connections import mask_recorded
-from engine.connectors import ConnectorError, get_connector, merge_params
+from engine.connections import connection_spec, mask_recorded
+from engine.connectors import ConnectorError, get_connector
 from engine.decision import Suspended
 from engine.forms import FormError, normalise_form
 from engine.ids import child_id
@@ -17,36 +22,38 @@ from store.events import ChildCreated, ConnectorRead, ConnectorSaved, MessageAns
 from store.model import ConnectorWrite, NewExecution, NewMessage
 
 if TYPE_CHECKING:
-    from engine.replay import ReplayContext
+    from engine.replay import ExecutionInfo, Live
+    from flow_api.runtime import Runtime
+    from store.events import Body, Event
 
-    _Base = ReplayContext
+    class _Host:
+        """What these commands use of ``ReplayContext``, declared for the type checker."""
+
+        execution_id: str
+        execution: ExecutionInfo
+        live: Live | None
+        next_seq: int
+
+        def _recorded(self, command: str, identity: str = "") -> Body | None: ...
+        def _outcome(self) -> Body | None: ...
+        def _append(self, body: Body, line: int | None = None) -> Event: ...
+        def _commit(self, body: Body, **effects: Any) -> Body: ...
+        def _fail(self, command: str, identity: str, error: Exception) -> Exception: ...
+        def _suspend(self, signal: Suspended) -> None: ...
 else:
-    _Base = object
+    _Host = object
 
 
-class OutsideCommands(_Base):
+class OutsideCommands(_Host):
     """``this.message``, ``this.connect`` and ``system.connector`` for the replay context."""
 
     def message(
         self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None
     ) -> Any:
+        subject, message = str(subject), "" if message is None else str(message)
         sent = self._recorded("message", subject)
         if sent is None:
-            assert self.live is not None
-            try:
-                form = normalise_form(body, request)
-            except FormError as exc:
-                raise InvalidInputError(f"execution {self.execution_id}: message {subject!r}: {exc}") from None
-            waits = form is not None if wait is None else bool(wait)
-            if waits and form is None:
-                form = []  # an acknowledgement: any answer will do
-            deadline = self.live.now() + timeout if waits and timeout is not None else None
-            seq = self.next_seq
-            message_id = child_id(self.execution_id, seq)
-            sent = self._commit(
-                MessageSent(message_id, subject, message, form, waits, deadline),
-                messages=[NewMessage(message_id, seq, subject, message, form, waits, deadline)],
-            )
+            sent = self._send_message(subject, message, body, request, wait, timeout)
         assert isinstance(sent, MessageSent)
         if not sent.wait:
             return sent.message_id
@@ -56,16 +63,41 @@ class OutsideCommands(_Base):
             state = self.live.message_state(sent.message_id)
             if state is not None and state.status == "answered":
                 answer = self._append(MessageAnswered(state.response)).body
-            elif sent.deadline is not None and self.live.now() >= sent.deadline:
+            elif sent.deadline is not None and (
+                self.live.now() >= sent.deadline or (state is not None and state.status == "expired")
+            ):
                 answer = self._append(MessageAnswered(None, True)).body
-            else:
+            else:  # wait holding nothing: an answer (or the deadline) makes the execution runnable
                 self._suspend(Suspended(wake_at=sent.deadline, message_id=sent.message_id))
         assert isinstance(answer, MessageAnswered)
         if answer.timed_out:
             raise MessageResponseTimeoutError(
                 f"execution {self.execution_id}: nobody answered message {sent.message_id} ({subject!r}) in time"
             )
-        return revive(answer.response, self)
+        return revive(answer.response, cast("Runtime", self))
+
+    def _send_message(
+        self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None
+    ) -> MessageSent:
+        assert self.live is not None
+        try:
+            form = normalise_form(body, request)
+            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+                raise FormError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+            form = values.roundtrip(form)
+        except (FormError, values.UnrecordableValueError) as exc:
+            raise self._fail("message", subject, InvalidInputError(
+                f"execution {self.execution_id}: message {subject!r}: {exc}"
+            )) from None
+        waits = form is not None if wait is None else bool(wait)
+        if waits and form is None:
+            form = []  # an acknowledgement: an empty answer will do
+        deadline = self.live.now() + timeout if waits and timeout is not None else None
+        seq = self.next_seq
+        message_id = child_id(self.execution_id, seq)
+        sent = MessageSent(message_id, subject, message, form, waits, deadline)
+        self._commit(sent, messages=[NewMessage(message_id, seq, subject, message, form, waits, deadline)])
+        return sent
 
     def create_connection(
         self, connector: str | None, connector_type: str | None, *, name: str | None, run: bool,
@@ -74,9 +106,10 @@ class OutsideCommands(_Base):
         identity = connector or connector_type or ""
         created = self._recorded("connect", identity)
         if created is not None:
-            return created.child_id  # type: ignore[attr-defined, no-any-return]
+            assert isinstance(created, ChildCreated)
+            return created.child_id
         assert self.live is not None
-        base: dict[str, Any] = {}
+        stored_value: dict[str, Any] = {}
         if connector is not None:
             stored = self.live.connector(connector)
             if stored is None:
@@ -84,24 +117,21 @@ class OutsideCommands(_Base):
                     f"execution {self.execution_id}: connector {connector!r} does not exist; save it with "
                     f"`engine connectors set {connector} --type TYPE` or system.connector(name).save(...)"
                 ))
-            connector_type, base = connector_type or stored.connector_type, stored.value
-        try:
-            get_connector(str(connector_type))
-            merged = merge_params(base, params)
-        except ConnectorError as exc:
-            raise self._fail("connect", identity, InvalidInputError(f"execution {self.execution_id}: {exc}")) from None
+            connector_type, stored_value = connector_type or stored.connector_type, stored.value
         seq = self.next_seq
         new_id = child_id(self.execution_id, seq)
-        spec = {"connector_type": str(connector_type).upper(), "connector": connector,
-                "params": mask_recorded(merged), "idempotency_key": f"{self.execution_id}:{seq}"}
         try:
+            get_connector(str(connector_type))
+            spec, unmasked = connection_spec(
+                str(connector_type), connector, stored_value, params, f"{self.execution_id}:{seq}"
+            )
             spec = values.roundtrip(spec)
-        except values.UnrecordableValueError as exc:
+        except (ConnectorError, values.UnrecordableValueError) as exc:
             raise self._fail("connect", identity, InvalidInputError(
-                f"execution {self.execution_id}: parameters of connection {identity!r} cannot be recorded: {exc}"
+                f"execution {self.execution_id}: connection {identity!r}: {exc}"
             )) from None
-        if spec["params"] != merged:
-            self.live.remember_params(new_id, merged)
+        if "secrets" in spec:  # literal secrets are not recorded: hand them to this worker in memory
+            self.live.remember_params(new_id, unmasked)
         ex = self.execution
         new = NewExecution(
             id=new_id, flow=identity, flow_version="", input_value=spec, status="QUEUED" if run else "PAUSED",
@@ -121,16 +151,21 @@ class OutsideCommands(_Base):
             )
             read = self._append(body).body
         assert isinstance(read, ConnectorRead)
-        return read.exists, read.connector_type, revive(read.value, self)
+        return read.exists, read.connector_type, revive(read.value, cast("Runtime", self))
 
     def connector_save(self, name: str, connector_type: str, value: dict[str, Any]) -> None:
         if self._recorded("connector_save", name) is not None:
             return
         try:
+            if not isinstance(connector_type, str) or not isinstance(value, dict):
+                raise ConnectorError("save(connector_type='REST', value={...}) takes a type name and a dict",
+                                     retryable=False)
             get_connector(connector_type)
             encoded = values.roundtrip(value)
         except (ConnectorError, values.UnrecordableValueError) as exc:
-            raise InvalidInputError(f"execution {self.execution_id}: connector {name!r}: {exc}") from None
+            raise self._fail("connector_save", name, InvalidInputError(
+                f"execution {self.execution_id}: connector {name!r}: {exc}"
+            )) from None
         self._commit(
             ConnectorSaved(name, connector_type.upper(), mask_recorded(encoded)),
             connectors=[ConnectorWrite(name, connector_type.upper(), encoded)],

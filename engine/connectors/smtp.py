@@ -113,7 +113,7 @@ class SmtpConnector:
         return {
             "accepted": accepted,
             "refused": {address: reply[0] for address, reply in refused.items()},
-            "message_id": message["Message-ID"],
+            "message_id": str(message["Message-ID"]),  # a header object, not a plain str
         }
 
 

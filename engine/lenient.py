@@ -76,7 +76,7 @@ def replayable(events: list[Event]) -> list[Event]:
     return events
 
 
-def run_tracked(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
+def run_tracked(ctx: ProbeContext | LenientContext, flow: LoadedFlow) -> Decision:
     """``run_handler``, also noting in ``ctx.end_line`` the line the handler returned from."""
     code = getattr(flow.handler, "__code__", None)
 

@@ -10,7 +10,8 @@ from engine.clock import Clock
 from engine.decision import ActivationAborted
 from store.events import Event
 from store.model import Claim, Commit, CommitResult, ConnectorWrite, MessageRow
-from store.sqlite import LeaseLostError, SqliteStore
+from store.sqlite import SqliteStore
+from store.writes import LeaseLostError
 
 _FIELDS = ("input_value", "output_value", "status", "message", "name", "flow", "id", "parent_id",
            "project", "created_at", "ended_at", "type")

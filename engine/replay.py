@@ -42,8 +42,10 @@ from store.events import (
     ChildStarted,
     CommandFailed,
     Event,
+    EventBody,
     ExecutionEnded,
     ExecutionRead,
+    ExecutionStarted,
     ExecutionsQueried,
     FlowRead,
     MessageAnswered,
@@ -97,12 +99,20 @@ class Live(Protocol):
 
 
 class ExecutionInfo(Protocol):
-    id: str
-    name: str | None
-    flow: str
-    project: str
-    depth: int
-    root_id: str
+    """The fields of the execution a context runs (an ``ExecutionRow`` has them)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def flow(self) -> str: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def root_id(self) -> str: ...
 
 
 def _line(line: int) -> str:
@@ -132,7 +142,8 @@ class ReplayContext(OutsideCommands):
         self.flow_file = flow_file
         self.module_globals = module_globals
         started = history[0].body
-        self.inputs: dict[str, Any] = revive(started.input_value or {}, self)  # type: ignore[attr-defined]
+        assert isinstance(started, ExecutionStarted), "a history starts with ExecutionStarted"
+        self.inputs: dict[str, Any] = revive(started.input_value or {}, self)
         self.pending: list[Event] = []
         self.output: dict[str, Any] = {}
         self.output_dirty = False
@@ -157,7 +168,7 @@ class ReplayContext(OutsideCommands):
             return None
         event = self.history[self.pos]
         body = event.body
-        recorded_command = body.failed_command if type(body) is CommandFailed else body.command  # type: ignore[attr-defined]
+        recorded_command = body.failed_command if type(body) is CommandFailed else body.command
         if recorded_command != command or body.identity != identity:
             self._diverged(event, command, identity)
         self.pos += 1
@@ -207,14 +218,14 @@ class ReplayContext(OutsideCommands):
             frame = frame.f_back  # type: ignore[assignment]
         return 0
 
-    def _append(self, body: Body, line: int | None = None) -> Event:
+    def _append(self, body: EventBody, line: int | None = None) -> Event:
         assert self.live is not None
         event = Event(self.next_seq, self.live.now(), body, self.caller_line() if line is None else line)
         self.next_seq += 1
         self.pending.append(event)
         return event
 
-    def _commit(self, body: Body, **effects: Any) -> Body:
+    def _commit(self, body: EventBody, **effects: Any) -> EventBody:
         """Append ``body`` and commit it with everything pending, durably, now."""
         self._append(body)
         events, self.pending = self.pending, []

@@ -32,7 +32,8 @@ from engine.live import StoreLive
 from engine.replay import ReplayContext
 from store.events import Event, ExecutionEnded, replay_history
 from store.model import Claim, Commit, CommitResult
-from store.sqlite import LeaseLostError, SqliteStore, StoreError
+from store.sqlite import SqliteStore, StoreError
+from store.writes import LeaseLostError
 
 log = logging.getLogger(__name__)
 

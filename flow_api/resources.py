@@ -30,7 +30,7 @@ class Resource:
         return f"<{self.kind} {self.name}>"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.name == self.name  # type: ignore[attr-defined]
+        return isinstance(other, Resource) and type(other) is type(self) and other.name == self.name
 
     def __hash__(self) -> int:
         return hash((self.kind, self.name))

@@ -391,15 +391,16 @@ def kind_of(body: Body) -> str:
 
 
 _encoder = msgspec.msgpack.Encoder()
-_body_decoder = msgspec.msgpack.Decoder(EventBody)  # type: ignore[arg-type]
+_body_decoder = msgspec.msgpack.Decoder(EventBody)
 
 
 def encode_body(body: Body) -> bytes:
     return _encoder.encode(body)
 
 
-def decode_body(data: bytes) -> Body:
-    return _body_decoder.decode(data)  # type: ignore[no-any-return]
+def decode_body(data: bytes) -> EventBody:
+    body: EventBody = _body_decoder.decode(data)
+    return body
 
 
 def body_to_builtins(body: Body) -> dict[str, Any]:

@@ -183,7 +183,8 @@ class SqliteStore:
         limit: int | None = None,
     ) -> list[ExecutionRow]:
         """Executions matching every given filter, newest first."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         for column, value in (("status", status), ("flow", flow), ("project", project), ("parent_id", parent_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -237,7 +238,7 @@ class SqliteStore:
             "SELECT min(t) FROM (SELECT min(wake_at) t FROM executions WHERE status = 'WAITING' "
             "UNION ALL SELECT min(lease_expires) FROM executions WHERE status = 'RUNNING')"
         ).fetchone()
-        return row[0]
+        return None if row[0] is None else float(row[0])
 
     def has_pending_work(self) -> bool:
         """Anything queued, running, or waiting on a timer or deadline."""
@@ -353,7 +354,8 @@ class SqliteStore:
 
     def commit(self, commit: Commit) -> CommitResult:
         """Apply one execution's decision atomically; raises LeaseLostError if fenced out."""
-        return self._group.submit(commit)
+        result: CommitResult = self._group.submit(commit)
+        return result
 
     def save_setting(self, write: SettingWrite) -> None:
         """Write a setting outside any execution (from the CLI)."""

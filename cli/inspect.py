@@ -114,9 +114,13 @@ def show(engine: Engine, execution_id: str, as_json: bool) -> None:
             value = json.dumps(value, default=repr)
         click.echo(f"{key:13} {value if value is not None else '-'}")
     v, t = d.version, d.timings
-    state = "the flow's current version" if v.current == v.version else (
-        f"the flow is now at {v.current[:12]}; this execution stays on its own version" if v.current else "the flow is gone")
-    click.echo(f"{'version':13} {v.version[:12]} ({state})" + (f", from {v.path}" if v.path else ""))
+    if d.execution.type == "CONNECTION":
+        click.echo(f"{'connector':13} {d.execution.input_value.get('connector_type')} (a connection runs no flow script)")
+    else:
+        state = "the flow's current version" if v.current == v.version else (
+            f"the flow is now at {v.current[:12]}; this execution stays on its own version" if v.current
+            else "the flow is no longer registered")
+        click.echo(f"{'version':13} {v.version[:12]} ({state})" + (f", from {v.path}" if v.path else ""))
     click.echo(f"{'timings':13} queued {_seconds(t.queued)} · running {_seconds(t.running)} · waiting "
                f"{_seconds(t.waiting)} ({t.timers} timer(s), {t.waits} wait(s)) · total {_seconds(t.total)} · {t.events} events")
     for title, rows in (("children", [[c["id"], c["flow"], c["status"], format_time(c["created_at"])] for c in children]),

@@ -3,6 +3,7 @@ against the store, under the activation's lease."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,8 +11,10 @@ from engine.clock import Clock
 from engine.decision import ActivationAborted
 from store.events import Event
 from store.model import Claim, Commit, CommitResult, ConnectorWrite, MessageRow
-from store.sqlite import SqliteStore
+from store.sqlite import SqliteStore, StoreError
 from store.writes import LeaseLostError
+
+log = logging.getLogger(__name__)
 
 _FIELDS = ("input_value", "output_value", "status", "message", "name", "flow", "id", "parent_id",
            "project", "created_at", "ended_at", "type")
@@ -38,6 +41,9 @@ class StoreLive:
         try:
             result = self.store.commit(commit)
         except LeaseLostError as exc:
+            raise ActivationAborted(str(exc)) from None
+        except StoreError as exc:  # not the flow's business: stop, and run again from the log later
+            log.error("%s Execution %s runs again from its log when its lease expires.", exc, self.execution_id)
             raise ActivationAborted(str(exc)) from None
         self.committed(result)
         if result.status == "PAUSED":  # `engine pause` took effect at this commit

@@ -173,6 +173,6 @@ def main() -> None:
     cli(prog_name="engine")
 
 
-from cli import outside as _outside  # noqa: E402,F401  (registers its commands on `cli`)
-from cli import control as _control  # noqa: E402,F401
-from cli import inspect as _inspect  # noqa: E402,F401  (ls, show, history, logs, replay, check, debug, export, dev)
+from cli import control as _control  # noqa: F401
+from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
+from cli import outside as _outside  # noqa: F401  (registers its commands on `cli`)

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
 from typing import Any
 
 from engine.decision import ActivationAborted, Decision, ReplayExhausted, Suspended
-from engine.errors import error_info
+from engine.errors import error_info, shorten
 from engine.flows import LoadedFlow
 from engine.replay import ReplayContext
 from flow_api import Execution, System
@@ -17,12 +18,21 @@ from store.events import ExecutionEnded
 
 def run_handler(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
     """Run ``flow``'s handler once in ``ctx`` and describe the outcome."""
+    try:
+        return _run(ctx, flow)
+    finally:
+        if ctx.unwinding:  # the context traced a handler that would not stop
+            sys.settrace(None)
+
+
+def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
     error: BaseException | None = None
     try:
         flow.handler(System(ctx), Execution(ctx, ctx.execution_id), ctx.inputs)
         status, message, line = "ENDED_SUCCESS", None, 0
     except ExecutionEnd as end:
-        status, message, line = end.status, end.message, _flow_line(end.__traceback__, flow.module_globals)
+        status, line = end.status, _flow_line(end.__traceback__, flow.module_globals)
+        message = None if end.message is None else shorten(str(end.message))
     except Suspended as signal:
         return Decision("suspend", ctx.pending, wake_at=signal.wake_at, wait=signal.wait, message_id=signal.message_id)
     except ReplayExhausted:
@@ -35,7 +45,7 @@ def run_handler(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
         error = exc
         line = _flow_line(exc.__traceback__, flow.module_globals)
         where = f" (line {line})" if line else ""
-        status, message = "ENDED_ERROR", f"{type(exc).__name__}: {exc}{where}"
+        status, message = "ENDED_ERROR", shorten(f"{type(exc).__name__}: {exc}{where}")
     if ctx.fatal is None:
         ctx.check_end(status, line)
     if ctx.fatal is not None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from engine.connectors import ConnectorError, get_connector
 from engine.errors import EngineError
-from engine.forms import FormError, validate_response
 from engine.flows import SyncedFlow, check_flow_name, register_file, sync_directory
+from engine.forms import FormError, validate_response
 from engine.ids import new_id
 from engine.worker import Worker
 from store import values

@@ -11,6 +11,17 @@ from typing import Any
 import flow_api
 from store.events import ErrorInfo
 
+#: The longest text recorded as a log line, an end message or an error message.
+MAX_TEXT = 64 * 1024
+
+
+def shorten(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, keeping its start and its end."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 40) // 2
+    return f"{text[:keep]} … [{len(text) - 2 * keep} characters left out] … {text[-keep:]}"
+
 
 def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None) -> ErrorInfo:
     """Record ``exc`` as type name, message and traceback text (flow frames only when
@@ -22,7 +33,7 @@ def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None)
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ in ("builtins", "flow_api.exceptions") else f"{cls.__module__}.{cls.__qualname__}"
     args = list(exc.args) if all(isinstance(a, (str, int, float, bool, type(None))) for a in exc.args) else []
-    return ErrorInfo(name, str(exc), text, args)
+    return ErrorInfo(name, shorten(str(exc)), shorten(text), args if len(repr(args)) <= MAX_TEXT else [])
 
 
 def _from_flow_frames(tb: TracebackType | None, module_globals: dict[str, Any]) -> TracebackType | None:

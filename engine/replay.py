@@ -18,10 +18,11 @@ import random as _random
 import sys
 import uuid as _uuid
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, Protocol
 
 from engine.decision import ReplayExhausted, Suspended
-from engine.errors import error_info, rebuild_error
+from engine.errors import error_info, rebuild_error, shorten
 from engine.ids import child_id
 from engine.replay_outside import OutsideCommands
 from flow_api.exceptions import (
@@ -34,7 +35,6 @@ from flow_api.exceptions import (
 )
 from flow_api.resources import revive
 from store import values
-from store.faults import fault_point
 from store.events import (
     Body,
     ChildCancelled,
@@ -45,11 +45,11 @@ from store.events import (
     EventBody,
     ExecutionEnded,
     ExecutionRead,
-    ExecutionStarted,
     ExecutionsQueried,
+    ExecutionStarted,
     FlowRead,
-    MessageAnswered,
     LogRecorded,
+    MessageAnswered,
     NowRecorded,
     OutputSet,
     RandomRecorded,
@@ -63,6 +63,7 @@ from store.events import (
     WaitCompleted,
     WaitStarted,
 )
+from store.faults import fault_point
 from store.model import (
     ENDED_STATUSES,
     FAILED_STATUSES,
@@ -72,6 +73,10 @@ from store.model import (
     SettingWrite,
     WaitSpec,
 )
+
+#: Calls a handler may make after a fatal error (nondeterminism, a swallowed suspension)
+#: before the context forces it to unwind.
+MAX_CALLS_AFTER_FATAL = 100
 
 #: How deep a tree of executions starting executions may grow before it is refused.
 MAX_DEPTH = 50
@@ -150,6 +155,8 @@ class ReplayContext(OutsideCommands):
         self.pos = 1
         self.next_seq = history[-1].seq + 1
         self.fatal: BaseException | None = None
+        self._calls_after_fatal = 0
+        self.unwinding = False
         self._rng: _random.Random | None = None
 
     # -- the log cursor ------------------------------------------------------------
@@ -161,6 +168,9 @@ class ReplayContext(OutsideCommands):
     def _recorded(self, command: str, identity: str = "") -> Body | None:
         """The recorded outcome of this command, or None when it must run live."""
         if self.fatal is not None:
+            self._calls_after_fatal += 1
+            if self._calls_after_fatal > MAX_CALLS_AFTER_FATAL:
+                self._force_unwind()
             raise self.fatal
         if self.pos >= len(self.history):
             if self.live is None:
@@ -206,6 +216,25 @@ class ReplayContext(OutsideCommands):
         self.fatal = error
         raise error
 
+    def _force_unwind(self) -> None:
+        """The handler keeps swallowing the fatal error (a bare ``except:`` in a loop):
+        trace its frames and raise the error again at every line it runs, so that even
+        an ``except: pass`` cannot hold the activation (run_handler removes the trace)."""
+        fatal, flow_globals = self.fatal, self.module_globals
+
+        def trace(frame: FrameType, event: str, arg: Any) -> Any:
+            if event == "line" and frame.f_globals is flow_globals:
+                raise fatal  # type: ignore[misc]
+            return trace
+
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_globals is flow_globals:
+                frame.f_trace = trace
+            frame = frame.f_back
+        sys.settrace(trace)
+        self.unwinding = True
+
     def _where(self, line: int) -> str:
         return f"{_line(line)} of {self.flow_file}"
 
@@ -244,7 +273,7 @@ class ReplayContext(OutsideCommands):
 
     def log(self, message: str, level: str) -> None:
         if self._recorded("log") is None:
-            self._append(LogRecorded(message, level))
+            self._append(LogRecorded(shorten(message), level))
 
     def set_output(self, output: dict[str, Any], replace: bool) -> None:
         body = self._recorded("set_output")

@@ -15,10 +15,20 @@ from engine.connectors import ConnectorError, get_connector
 from engine.decision import Suspended
 from engine.forms import FormError, normalise_form
 from engine.ids import child_id
-from flow_api.exceptions import InvalidInputError, MessageResponseTimeoutError, ResourceNotFoundError
+from flow_api.exceptions import (
+    InvalidInputError,
+    MessageResponseTimeoutError,
+    ResourceNotFoundError,
+)
 from flow_api.resources import revive
 from store import values
-from store.events import ChildCreated, ConnectorRead, ConnectorSaved, MessageAnswered, MessageSent
+from store.events import (
+    ChildCreated,
+    ConnectorRead,
+    ConnectorSaved,
+    MessageAnswered,
+    MessageSent,
+)
 from store.model import ConnectorWrite, NewExecution, NewMessage
 
 if TYPE_CHECKING:

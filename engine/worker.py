@@ -16,11 +16,10 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from engine.activation import run_handler
 from engine.clock import Clock, system_clock

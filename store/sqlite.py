@@ -24,7 +24,12 @@ from store import values
 from store.events import Event, decode_body
 from store.faults import fault_point
 from store.group_commit import GroupCommit
-from store.messages import answer_message, select_connectors, select_messages, write_connector
+from store.messages import (
+    answer_message,
+    select_connectors,
+    select_messages,
+    write_connector,
+)
 from store.model import (
     Commit,
     CommitResult,
@@ -37,7 +42,13 @@ from store.model import (
 )
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
-from store.writes import EXECUTION_COLUMNS, LeaseLostError, apply_commit, insert_execution, write_setting
+from store.writes import (
+    EXECUTION_COLUMNS,
+    LeaseLostError,
+    apply_commit,
+    insert_execution,
+    write_setting,
+)
 
 log = logging.getLogger(__name__)
 

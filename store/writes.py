@@ -7,9 +7,16 @@ import time
 from collections.abc import Sequence
 
 from store import values
+from store.events import (
+    FORMAT_VERSION,
+    Event,
+    ExecutionCancelled,
+    ExecutionStarted,
+    WaitStarted,
+    encode_body,
+    kind_of,
+)
 from store.messages import insert_message, write_connector
-from store.events import Event, ExecutionCancelled, ExecutionStarted, FORMAT_VERSION, WaitStarted, encode_body, kind_of
-from store.pausing import pause_at_commit
 from store.model import (
     ENDED_CANCELLED,
     ENDED_STATUSES,
@@ -23,6 +30,7 @@ from store.model import (
     SettingWrite,
     WaitSpec,
 )
+from store.pausing import pause_at_commit
 
 EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
 

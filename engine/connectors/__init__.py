@@ -10,7 +10,12 @@ The engine runs a CONNECTION execution in a worker thread roughly like this::
 """
 
 from engine.connectors.base import Connector, ConnectorError
-from engine.connectors.params import is_secret_key, mask_secrets, merge_params, resolve_env
+from engine.connectors.params import (
+    is_secret_key,
+    mask_secrets,
+    merge_params,
+    resolve_env,
+)
 from engine.connectors.registry import get_connector, known_types
 from engine.connectors.retry import RetryPolicy, policy_from_params, run_with_retries
 

@@ -34,7 +34,10 @@ def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
         status, line = end.status, _flow_line(end.__traceback__, flow.module_globals)
         message = None if end.message is None else shorten(str(end.message))
     except Suspended as signal:
-        return Decision("suspend", ctx.pending, wake_at=signal.wake_at, wait=signal.wait, message_id=signal.message_id)
+        return Decision(
+            "suspend", ctx.pending, creates=ctx.unflushed, wake_at=signal.wake_at, wait=signal.wait,
+            message_id=signal.message_id,
+        )
     except ReplayExhausted:
         return Decision("exhausted")
     except ActivationAborted:
@@ -57,7 +60,10 @@ def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
     output = dict(ctx.output)
     if ctx.live is not None:
         ctx._append(ExecutionEnded(status, message, output, info), line)
-    return Decision("end", ctx.pending, status=status, message=message, output_value=output, error=info, line=line)
+    return Decision(
+        "end", ctx.pending, creates=ctx.unflushed, status=status, message=message, output_value=output, error=info,
+        line=line,
+    )
 
 
 def _flow_line(tb: TracebackType | None, module_globals: dict[str, Any]) -> int:

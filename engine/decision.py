@@ -8,7 +8,7 @@ import msgspec
 
 from flow_api.exceptions import LifecycleSignal
 from store.events import ErrorInfo, Event
-from store.model import WaitSpec
+from store.model import NewExecution, WaitSpec
 
 
 class Suspended(LifecycleSignal):
@@ -48,6 +48,7 @@ class Decision(msgspec.Struct):
 
     kind: str
     events: list[Event] = []
+    creates: list[NewExecution] = []
     status: str | None = None
     message: str | None = None
     output_value: Any = None

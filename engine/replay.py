@@ -78,6 +78,11 @@ from store.model import (
 #: before the context forces it to unwind.
 MAX_CALLS_AFTER_FATAL = 100
 
+#: Children created (``this.flow``) are committed together with the next commit, at the
+#: latest before a step runs, a wait, a sleep or a read, or when this many are pending.
+MAX_UNFLUSHED_CHILDREN = 256
+_FLUSH_BEFORE = frozenset({"step", "sleep", "wait_for", "read", "executions", "run"})
+
 #: How deep a tree of executions starting executions may grow before it is refused.
 MAX_DEPTH = 50
 
@@ -155,6 +160,9 @@ class ReplayContext(OutsideCommands):
         self.pos = 1
         self.next_seq = history[-1].seq + 1
         self.fatal: BaseException | None = None
+        self.unflushed: list[NewExecution] = []
+        self._tree_size: int | None = None
+        self._flow_versions: dict[str, tuple[str, str] | None] = {}
         self._calls_after_fatal = 0
         self.unwinding = False
         self._rng: _random.Random | None = None
@@ -175,6 +183,8 @@ class ReplayContext(OutsideCommands):
         if self.pos >= len(self.history):
             if self.live is None:
                 raise ReplayExhausted(self.pos)
+            if self.unflushed and command in _FLUSH_BEFORE:
+                self._write()  # children created so far must exist before this reads or waits
             return None
         event = self.history[self.pos]
         body = event.body
@@ -257,13 +267,20 @@ class ReplayContext(OutsideCommands):
     def _commit(self, body: EventBody, **effects: Any) -> EventBody:
         """Append ``body`` and commit it with everything pending, durably, now."""
         self._append(body)
+        self._write(**effects)
+        return body
+
+    def _write(self, **effects: Any) -> None:
+        """Commit the pending events, output and children in one transaction."""
         events, self.pending = self.pending, []
         if self.output_dirty:
             effects["output_value"] = self.output
             self.output_dirty = False
+        if self.unflushed:
+            effects["creates"] = [*self.unflushed, *effects.get("creates", ())]
+            self.unflushed = []
         assert self.live is not None
         self.live.commit(events, **effects)
-        return body
 
     def _fail(self, command: str, identity: str, error: Exception) -> Exception:
         self._append(CommandFailed(command, identity, error_info(error)))
@@ -383,12 +400,16 @@ class ReplayContext(OutsideCommands):
                 f"execution {ex.id}: starting flow {flow!r} would nest executions {ex.depth + 1} deep, over the "
                 f"limit of {MAX_DEPTH}; does the flow start itself without an end condition?"
             ))
-        if self.live.tree_size(ex.root_id) >= MAX_TREE_EXECUTIONS:
+        if self._tree_size is None:
+            self._tree_size = self.live.tree_size(ex.root_id) + len(self.unflushed)
+        if self._tree_size >= MAX_TREE_EXECUTIONS:
             raise self._fail("flow", flow, InvalidInputError(
                 f"execution {ex.id}: starting flow {flow!r} would grow the tree of execution {ex.root_id} past "
                 f"the limit of {MAX_TREE_EXECUTIONS} executions; does a flow start itself without an end condition?"
             ))
-        found = self.live.flow_version(flow)
+        if flow not in self._flow_versions:
+            self._flow_versions[flow] = self.live.flow_version(flow)
+        found = self._flow_versions[flow]
         if found is None:
             raise self._fail("flow", flow, ResourceNotFoundError(
                 f"execution {ex.id}: flow {flow!r} does not exist; register it with `engine flows sync DIR` "
@@ -401,15 +422,19 @@ class ReplayContext(OutsideCommands):
             raise self._fail("flow", flow, InvalidInputError(
                 f"execution {ex.id}: inputs for flow {flow!r} cannot be recorded: {exc}"
             )) from None
+        project = _location(location_inheritance, ex.project, flow_project)
         new_id = child_id(ex.id, self.next_seq)
-        new = NewExecution(
+        fault_point("child.created")
+        created = self._append(ChildCreated(new_id, flow, version, name, run, child_type))
+        self.unflushed.append(NewExecution(  # created with the next commit, so a fan-out shares commits
             id=new_id, flow=flow, flow_version=version, input_value=encoded,
             status="QUEUED" if run else "PAUSED", type=child_type, name=name, parent_id=ex.id,
             root_id=ex.root_id, depth=ex.depth + 1,
-            project=_location(location_inheritance, ex.project, flow_project),
-        )
-        fault_point("child.created")
-        self._commit(ChildCreated(new_id, flow, version, name, run, child_type), creates=[new])
+            project=project, created_at=created.at,
+        ))
+        self._tree_size += 1
+        if len(self.unflushed) >= MAX_UNFLUSHED_CHILDREN:
+            self._write()
         return new_id
 
     def start_child(self, execution_id: str, location_inheritance: str | None = None) -> None:

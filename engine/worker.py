@@ -222,7 +222,10 @@ class Worker:
         if decision.kind == "aborted":
             return
         self._release_slot(execution_id, fence)  # free once committed: offer it to this commit's claim
-        commit = Commit(execution_id, fence, events=decision.events, release_lease=True, claim=self._claim_request())
+        commit = Commit(
+            execution_id, fence, events=decision.events, creates=decision.creates, release_lease=True,
+            claim=self._claim_request(),
+        )
         if decision.kind == "end":
             commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
         elif decision.kind == "suspend":

@@ -83,6 +83,7 @@ class NewExecution(msgspec.Struct, frozen=True):
     root_id: str | None = None
     depth: int = 0
     project: str = "default"
+    created_at: float | None = None  # when its creation was decided (default: the commit's time)
 
 
 class WaitSpec(msgspec.Struct, frozen=True):

@@ -40,6 +40,7 @@ class LeaseLostError(Exception):
 
 
 def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> None:
+    at = new.created_at or at
     started = ExecutionStarted(FORMAT_VERSION, new.flow, new.flow_version, new.input_value, new.parent_id, new.name)
     conn.execute(
         f"INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES "

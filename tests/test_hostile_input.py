@@ -160,7 +160,8 @@ def test_fan_out_bomb_stops_at_the_tree_limit_and_the_worker_goes_on(monkeypatch
     assert time.monotonic() < stop, "the fan-out never stopped"
 
     rows = engine.store.list_executions(flow="bomb")
-    assert limit <= len(rows) <= limit + worker.concurrency  # racing creators may overshoot a little
+    # racing activations may overshoot a little: each counts the tree once and creates two
+    assert limit <= len(rows) <= limit + 2 * worker.concurrency
     assert all(r.root_id == root and r.ended for r in rows)
     refused = [r for r in rows if r.status == "ENDED_ERROR"]
     assert refused and all(

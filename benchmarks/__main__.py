@@ -17,12 +17,18 @@ import traceback
 from pathlib import Path
 
 from benchmarks.harness import BENCHMARK_ORDER, BENCHMARKS, Context, Contribution, Row
-from benchmarks.report import results_markdown, table
+from benchmarks.report import (
+    engine_commit,
+    load_average,
+    results_markdown,
+    table,
+    targets_table,
+)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 #: Modules whose import registers contributors. An engine-shapes module adds itself here.
-CONTRIBUTOR_MODULES = ("benchmarks.raw_sqlite", "benchmarks.peer_dbos")
+CONTRIBUTOR_MODULES = ("benchmarks.raw_sqlite", "benchmarks.engine_shapes", "benchmarks.peer_dbos")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -69,6 +75,7 @@ def main(argv: list[str]) -> int:
     for module in CONTRIBUTOR_MODULES:
         importlib.import_module(module)
     args = parse(argv)
+    load_at_start, commit_at_start = load_average(), engine_commit()
     tmp = HERE / ".tmp" / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     ctx = Context(quick=args.quick, tiny=args.tiny, tmp=tmp)
     tables: dict[str, list[Row]] = {}
@@ -91,13 +98,20 @@ def main(argv: list[str]) -> int:
                 print(f"\n## {name}\n\n{table(tables[name])}\n", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if engine_commit() != commit_at_start:
+        ctx.note(f"the engine's code changed during this run ({commit_at_start} at the start, "
+                 f"{engine_commit()} at the end): the figures mix both; run again")
+    goals = targets_table(tables)
+    if goals:
+        print(f"\n## Targets\n\n{goals}\n", flush=True)
     if failures:
         print(f"failed: {', '.join(failures)}; RESULTS.md left unchanged", file=sys.stderr)
         return 1
     if not args.no_write:
         command = " ".join(["python -m benchmarks", *argv])
         contributions = {name: [c for n, c in plan if n == name] for name in tables}
-        RESULTS.write_text(results_markdown(command, tmp, tables, contributions, ctx.notes))
+        RESULTS.write_text(results_markdown(command, tmp, tables, contributions, ctx.notes,
+                                            (load_at_start, load_average())))
         print(f"wrote {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
     return 0
 

@@ -191,6 +191,63 @@ class Context:
         return path
 
 
+@dataclass(frozen=True)
+class Target:
+    """A goal for one row: its median (or its ratio to the limit) against a bound.
+
+    Attributes:
+        label: What the goal says, e.g. ``"record per step ≤ 1.3× one raw commit FULL"``.
+        benchmark, subject, durability, metric: Which row it reads (exact match).
+        bound: The bound on the median, or on the ratio when ``on_ratio``.
+        at_least: True for ``value ≥ bound``, else ``value ≤ bound``.
+        on_ratio: Compare ``row.ratio`` instead of ``row.median``.
+        if_missed: Markdown printed under the table when the target is missed: why, with
+            profile evidence, and what would close it.
+    """
+
+    label: str
+    benchmark: str
+    subject: str
+    durability: str
+    metric: str
+    bound: float
+    at_least: bool = False
+    on_ratio: bool = False
+    if_missed: str = ""
+
+    def find(self, rows: list[Row]) -> Row | None:
+        """The row this target reads, if it was measured."""
+        for row in rows:
+            if (row.subject, row.durability, row.metric) == (
+                self.subject, self.durability, self.metric
+            ):
+                return row
+        return None
+
+    def met(self, row: Row) -> bool | None:
+        """Whether ``row`` meets the target; None when the ratio it needs is missing."""
+        value = row.ratio if self.on_ratio else row.median
+        if value is None:
+            return None
+        return value >= self.bound if self.at_least else value <= self.bound
+
+
+#: Targets shown in RESULTS.md's "Targets" section, in registration order.
+TARGETS: list[Target] = []
+
+
+def target(label: str, benchmark: str, subject: str, durability: str, metric: str,
+           bound: float, *, at_least: bool = False, on_ratio: bool = False,
+           if_missed: str = "") -> Target:
+    """Register a :class:`Target`; returns it."""
+    if benchmark not in BENCHMARK_ORDER:
+        raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {BENCHMARK_ORDER}")
+    goal = Target(label, benchmark, subject, durability, metric, bound, at_least, on_ratio,
+                  if_missed)
+    TARGETS.append(goal)
+    return goal
+
+
 Contributor = Callable[[Context], list[Row]]
 
 

@@ -13,7 +13,7 @@ def run_benchmarks(*names: str) -> subprocess.CompletedProcess[str]:
     """``python -m benchmarks --quick --tiny --no-write NAMES`` from the repository root."""
     return subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--tiny", "--no-write", *names],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
     )
 
 
@@ -30,3 +30,16 @@ def test_unknown_name_is_refused() -> None:
     done = run_benchmarks("no-such-benchmark")
     assert done.returncode == 2
     assert "unknown name" in done.stderr
+
+
+def test_record_prints_engine_rows_against_the_limit() -> None:
+    done = run_benchmarks("record")
+    assert done.returncode == 0, done.stderr
+    assert "## record" in done.stdout
+    engine_rows = [line for line in done.stdout.splitlines() if line.startswith("| engine ")]
+    metrics = {"per step", "CPU per step", "this.log per call"}
+    for sync in ("FULL", "NORMAL"):
+        found = {m for m in metrics for line in engine_rows if f"| {sync} " in line and f"| {m} " in line}
+        assert found == metrics, f"engine {sync} rows missing: {sorted(metrics - found)}"
+    assert "commit (1 row) FULL" in done.stdout  # the ratio to the raw limit
+    assert "## Targets" in done.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: pause columns; 3: wait_targets indexed by waiter
 
 #: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
 #: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS wait_targets (
     waiter_id TEXT NOT NULL,
     PRIMARY KEY (target_id, waiter_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS wait_targets_by_waiter ON wait_targets (waiter_id);
 CREATE TABLE IF NOT EXISTS dependencies (
     waiter_id TEXT NOT NULL,
     target_id TEXT NOT NULL,

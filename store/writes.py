@@ -165,18 +165,16 @@ def _set_status(
     if status == "QUEUED":
         result.runnable.append(eid)
     if ended:
-        conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,))
-        conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
+        if conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,)).rowcount:
+            conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
         _wake_waiters(conn, eid, status in FAILED_STATUSES, result)
 
 
 def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: float) -> str:
-    """Record the wait and the dependency edges; QUEUED if it is satisfied already."""
-    conn.execute("DELETE FROM waits WHERE waiter_id = ?", (waiter,))
-    conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
-    conn.executemany(
-        "INSERT OR IGNORE INTO dependencies VALUES (?, ?, ?)", [(waiter, t, now) for t in wait.targets]
-    )
+    """Record the wait (its dependency edges came with its WaitStarted event); QUEUED if it
+    is satisfied already."""
+    if conn.execute("DELETE FROM waits WHERE waiter_id = ?", (waiter,)).rowcount:
+        conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
     ended = failed = 0
     marks = ",".join("?" * len(wait.targets))
     for (status,) in conn.execute(f"SELECT status FROM executions WHERE id IN ({marks})", wait.targets):

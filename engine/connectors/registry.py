@@ -11,36 +11,44 @@ must have a ``name`` and a ``run`` method as described by ``base.Connector``.
 
 from __future__ import annotations
 
-import importlib.metadata
+import importlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from engine.connectors.base import Connector, ConnectorError
-from engine.connectors.command import CommandConnector
-from engine.connectors.git import GitConnector
-from engine.connectors.postgres import PostgresConnector
-from engine.connectors.rest import RestConnector
-from engine.connectors.smtp import SmtpConnector
-from engine.connectors.sqlite import SqliteConnector
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "engine.connectors"
 
-_BUILTINS: dict[str, Callable[[], Connector]] = {
-    "COMMAND": CommandConnector,
-    "GIT": GitConnector,
-    "POSTGRES": PostgresConnector,
-    "REST": RestConnector,
-    "SMTP": SmtpConnector,
-    "SQLITE": SqliteConnector,
+#: Built-in types as ``module:class``, imported on first use: a worker that never sends an
+#: e-mail does not pay for importing smtplib (it keeps ``import engine`` and restarts fast).
+_BUILTINS: dict[str, str] = {
+    "COMMAND": "engine.connectors.command:CommandConnector",
+    "GIT": "engine.connectors.git:GitConnector",
+    "POSTGRES": "engine.connectors.postgres:PostgresConnector",
+    "REST": "engine.connectors.rest:RestConnector",
+    "SMTP": "engine.connectors.smtp:SmtpConnector",
+    "SQLITE": "engine.connectors.sqlite:SqliteConnector",
 }
 
 
-def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
+def _builtin(connector_type: str) -> Callable[[], Connector]:
+    module, _, name = _BUILTINS[connector_type].partition(":")
+    factory: Callable[[], Connector] = getattr(importlib.import_module(module), name)
+    return factory
+
+
+def _plugins() -> dict[str, EntryPoint]:
     """Return the installed plugin entry points by upper-cased name; the first one wins."""
-    found: dict[str, importlib.metadata.EntryPoint] = {}
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    from importlib.metadata import entry_points  # slow to import; only needed for plugins
+
+    found: dict[str, EntryPoint] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
         name = entry.name.upper()
         if name in _BUILTINS:
             logger.warning("ignoring plugin %s (%s): a built-in has that name", name, entry.value)
@@ -69,9 +77,8 @@ def get_connector(connector_type: str) -> Connector:
             that cannot be loaded or does not look like a connector.
     """
     name = connector_type.upper()
-    builtin = _BUILTINS.get(name)
-    if builtin is not None:
-        return builtin()
+    if name in _BUILTINS:
+        return _builtin(name)()
     plugins = _plugins()
     entry = plugins.get(name)
     if entry is None:

@@ -25,6 +25,7 @@ from engine.decision import ReplayExhausted, Suspended
 from engine.errors import error_info, rebuild_error, shorten
 from engine.ids import child_id
 from engine.replay_outside import OutsideCommands
+from engine.replay_resources import ResourceCommands
 from flow_api.exceptions import (
     DependencyFailedError,
     DependencyTimeoutError,
@@ -44,18 +45,12 @@ from store.events import (
     Event,
     EventBody,
     ExecutionEnded,
-    ExecutionRead,
-    ExecutionsQueried,
     ExecutionStarted,
-    FlowRead,
     LogRecorded,
     MessageAnswered,
     NowRecorded,
     OutputSet,
     RandomRecorded,
-    SettingDeleted,
-    SettingRead,
-    SettingSaved,
     SleepStarted,
     StepCompleted,
     TimerFired,
@@ -70,7 +65,6 @@ from store.model import (
     ConnectorWrite,
     MessageRow,
     NewExecution,
-    SettingWrite,
     WaitSpec,
 )
 
@@ -133,7 +127,7 @@ def _describe(command: str, identity: str) -> str:
     return f"{command}({identity!r})" if identity else f"{command}()"
 
 
-class ReplayContext(OutsideCommands):
+class ReplayContext(ResourceCommands, OutsideCommands):
     """The runtime behind ``system`` and ``this`` for one activation of one execution."""
 
     def __init__(
@@ -509,67 +503,6 @@ class ReplayContext(OutsideCommands):
                 f"({wait.return_when}) until the timeout; {len(done.statuses)} of them had ended"
             )
         return [t for t in wait.targets if t in done.statuses]
-
-    def read_execution(self, execution_id: str, fields: tuple[str, ...]) -> dict[str, Any]:
-        body = self._recorded("read", execution_id)
-        if body is None:
-            assert self.live is not None
-            got = self.live.execution_fields(execution_id, fields)
-            if got is None:
-                raise self._fail("read", execution_id, ResourceNotFoundError(
-                    f"execution {self.execution_id}: execution {execution_id} does not exist"
-                ))
-            body = self._append(ExecutionRead(execution_id, got)).body
-        recorded = body.fields  # type: ignore[attr-defined]
-        missing = [f for f in fields if f not in recorded]
-        if missing:
-            raise InvalidInputError(f"unknown execution field(s) {', '.join(missing)}")
-        return {f: revive(recorded[f], self) for f in fields}
-
-    # -- settings, flows, queries --------------------------------------------------
-
-    def setting_read(self, name: str) -> tuple[bool, Any, str | None]:
-        body = self._recorded("setting_read", name)
-        if body is None:
-            assert self.live is not None
-            found = self.live.setting(name)
-            read = SettingRead(name, False) if found is None else SettingRead(name, True, found[0], found[1])
-            body = self._append(read).body
-        assert isinstance(body, SettingRead)
-        return body.exists, revive(body.value, self), body.description
-
-    def setting_save(self, name: str, value: Any, description: str | None) -> None:
-        if self._recorded("setting_save", name) is None:
-            try:
-                encoded = values.roundtrip(value)
-            except values.UnrecordableValueError as exc:
-                raise self._fail("setting_save", name, InvalidInputError(
-                    f"execution {self.execution_id}: setting {name!r} cannot be saved: {exc}"
-                )) from None
-            self._commit(SettingSaved(name, encoded, description), settings=[SettingWrite(name, encoded, description)])
-
-    def setting_delete(self, name: str) -> None:
-        if self._recorded("setting_delete", name) is None:
-            self._commit(SettingDeleted(name), settings=[SettingWrite(name, delete=True)])
-
-    def flow_read(self, name: str) -> bool:
-        body = self._recorded("flow_read", name)
-        if body is None:
-            assert self.live is not None
-            found = self.live.flow_version(name)
-            body = self._append(FlowRead(name, found is not None, found[0] if found else None)).body
-        return body.exists  # type: ignore[attr-defined, no-any-return]
-
-    def query_executions(self, filter_: Any) -> list[str]:
-        body = self._recorded("executions")
-        if body is None:
-            assert self.live is not None
-            try:
-                ids = [i for i in self.live.query(filter_) if i != self.execution_id]  # never the caller
-            except ValueError as exc:
-                raise self._fail("executions", "", InvalidInputError(f"bad executions filter: {exc}")) from None
-            body = self._append(ExecutionsQueried(values.roundtrip(filter_), ids)).body
-        return list(body.ids)  # type: ignore[attr-defined]
 
     # -- the end ----------------------------------------------------------------------
 

@@ -8,19 +8,21 @@ the error replays the same way.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from engine.connections import connection_spec, mask_recorded
 from engine.connectors import ConnectorError, get_connector
 from engine.decision import Suspended
 from engine.forms import FormError, normalise_form
 from engine.ids import child_id
+from engine.replay_host import _Host
 from flow_api.exceptions import (
     InvalidInputError,
     MessageResponseTimeoutError,
     ResourceNotFoundError,
 )
 from flow_api.resources import revive
+from flow_api.runtime import Runtime
 from store import values
 from store.events import (
     ChildCreated,
@@ -30,28 +32,6 @@ from store.events import (
     MessageSent,
 )
 from store.model import ConnectorWrite, NewExecution, NewMessage
-
-if TYPE_CHECKING:
-    from engine.replay import ExecutionInfo, Live
-    from flow_api.runtime import Runtime
-    from store.events import Body, Event, EventBody
-
-    class _Host:
-        """What these commands use of ``ReplayContext``, declared for the type checker."""
-
-        execution_id: str
-        execution: ExecutionInfo
-        live: Live | None
-        next_seq: int
-
-        def _recorded(self, command: str, identity: str = "") -> Body | None: ...
-        def _outcome(self) -> Body | None: ...
-        def _append(self, body: EventBody, line: int | None = None) -> Event: ...
-        def _commit(self, body: EventBody, **effects: Any) -> EventBody: ...
-        def _fail(self, command: str, identity: str, error: Exception) -> Exception: ...
-        def _suspend(self, signal: Suspended) -> None: ...
-else:
-    _Host = object
 
 
 class OutsideCommands(_Host):
@@ -84,7 +64,7 @@ class OutsideCommands(_Host):
             raise MessageResponseTimeoutError(
                 f"execution {self.execution_id}: nobody answered message {sent.message_id} ({subject!r}) in time"
             )
-        return revive(answer.response, cast("Runtime", self))
+        return revive(answer.response, cast(Runtime, self))
 
     def _send_message(
         self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None
@@ -161,7 +141,7 @@ class OutsideCommands(_Host):
             )
             read = self._append(body).body
         assert isinstance(read, ConnectorRead)
-        return read.exists, read.connector_type, revive(read.value, cast("Runtime", self))
+        return read.exists, read.connector_type, revive(read.value, cast(Runtime, self))
 
     def connector_save(self, name: str, connector_type: str, value: dict[str, Any]) -> None:
         if self._recorded("connector_save", name) is not None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.engine_proc import MARKS_ENV
-from benchmarks.harness import Context, Durability, Row, Stats
+from benchmarks.harness import Context, Durability, Row, Stats, parked_process
 
 REPO = Path(__file__).resolve().parent.parent
 PROC = (sys.executable, "-m", "benchmarks.engine_proc")
@@ -94,38 +92,9 @@ def spawn_cli_worker(db: Path, sync: str, marks: Path) -> float:
 @contextmanager
 def parked(command: str, db: Path, sync: str, **options: Any) -> Iterator[list[str]]:
     """Run a ``*-prepare`` command until READY, SIGKILL it, yield its earlier lines."""
-    proc = subprocess.Popen(
-        _argv(command, db, sync, options), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=REPO, env=_env(None),
-    )
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        lines: list[str] = []
-        for line in proc.stdout:
-            if line.strip() == "READY":
-                break
-            lines.append(line.strip())
-        else:
-            proc.wait()
-            raise RuntimeError(f"engine_proc `{command}` exited {proc.returncode} before READY; "
-                               f"its stderr ends with:\n{proc.stderr.read()[-3000:]}")
-        proc.send_signal(signal.SIGKILL)  # the crash being recovered from
-        proc.wait()
+    with parked_process(_argv(command, db, sync, options), cwd=REPO, env=_env(None),
+                        what=f"engine_proc `{command}`") as lines:
         yield lines
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def copy_db(db: Path, directory: Path) -> Path:
-    """Copy a crashed database (file and WAL; SQLite rebuilds the -shm) into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal"):
-        source = db.with_name(db.name + suffix)
-        if source.exists():
-            shutil.copy2(source, directory / source.name)
-    return directory / db.name
 
 
 @contextmanager

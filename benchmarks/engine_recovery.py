@@ -14,7 +14,6 @@ from pathlib import Path
 
 from benchmarks.engine_common import (
     GROUP,
-    copy_db,
     levels,
     parked,
     row,
@@ -22,7 +21,7 @@ from benchmarks.engine_common import (
     spawn_recover,
 )
 from benchmarks.engine_proc import read_marks
-from benchmarks.harness import Context, Row, register
+from benchmarks.harness import Context, Row, copy_db, register
 from benchmarks.raw_sqlite import COMMIT, SCAN
 
 #: The timer the replayed execution parks on: due soon after the crash, so a fresh

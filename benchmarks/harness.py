@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import shutil
 import statistics
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -291,3 +293,39 @@ def register(benchmark: str, *, group: str, kind: Kind) -> Callable[[Contributor
         return fn
 
     return decorate
+
+
+@contextmanager
+def parked_process(argv: list[str], *, cwd: Path, env: dict[str, str] | None, what: str) -> Iterator[list[str]]:
+    """Run ``argv`` until it prints READY, SIGKILL it (the crash being recovered from) and
+    yield the lines it printed before READY."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            if line.strip() == "READY":
+                break
+            lines.append(line.strip())
+        else:
+            proc.wait()
+            raise RuntimeError(f"{what} exited {proc.returncode} before READY; "
+                               f"its stderr ends with:\n{proc.stderr.read()[-3000:]}")
+        proc.kill()
+        proc.wait()
+        yield lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def copy_db(db: Path, directory: Path) -> Path:
+    """Copy a crashed database (file and WAL; SQLite rebuilds the -shm) into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal"):
+        source = db.with_name(db.name + suffix)
+        if source.exists():
+            shutil.copy2(source, directory / source.name)
+    return directory / db.name
+

@@ -13,7 +13,6 @@ place; record and children, one process each, and every full run measure FULL an
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +21,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Context, Durability, Row, Stats, percentile, register
+from benchmarks.harness import (
+    Context,
+    Durability,
+    Row,
+    Stats,
+    copy_db,
+    parked_process,
+    percentile,
+    register,
+)
 from benchmarks.raw_sqlite import COMMIT, SCAN
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,40 +86,9 @@ def run_worker(command: str, db: Path, sync: str, **options: Any) -> dict[str, A
 @contextmanager
 def parked(command: str, db: Path, sync: str, **options: Any) -> Iterator[list[str]]:
     """Run a ``*-prepare`` worker until it prints READY, yield its earlier lines, SIGKILL it."""
-    proc = subprocess.Popen(
-        _command(command, db, sync, options), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        lines: list[str] = []
-        for line in proc.stdout:
-            if line.strip() == "READY":
-                break
-            lines.append(line.strip())
-        else:
-            proc.wait()
-            raise RuntimeError(
-                f"DBOS worker `{command}` exited {proc.returncode} before READY; its "
-                f"stderr ends with:\n{proc.stderr.read()[-2000:]}"
-            )
-        proc.kill()  # SIGKILL: the crash being recovered from
-        proc.wait()
+    with parked_process(_command(command, db, sync, options), cwd=REPO, env=None,
+                        what=f"DBOS worker `{command}`") as lines:
         yield lines
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def copy_db(db: Path, directory: Path) -> Path:
-    """Copy a crashed database (file and WAL; SQLite rebuilds the -shm) into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal"):
-        source = db.with_name(db.name + suffix)
-        if source.exists():
-            shutil.copy2(source, directory / source.name)
-    return directory / db.name
 
 
 def _row(bench: str, subject: str, sync: Durability, metric: str, unit: str,

@@ -156,6 +156,9 @@ class _Sandbox:
     def tree_size(self, root_id: str) -> int:
         return 0
 
+    def waiting_on(self, waiter: str, targets: list[str]) -> list[str]:
+        return []
+
     def __getattr__(self, name: str) -> Any:
         self.stopped = True
         raise _Stop(name)

@@ -74,6 +74,9 @@ class StoreLive:
     def query(self, filter_: Any) -> list[str]:
         return self.store.query_execution_ids(filter_)
 
+    def waiting_on(self, waiter: str, targets: list[str]) -> list[str]:
+        return self.store.waiting_on(waiter, targets)
+
     def tree_size(self, root_id: str) -> int:
         return self.store.count_tree(root_id)
 

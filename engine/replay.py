@@ -97,6 +97,7 @@ class Live(Protocol):
     def setting(self, name: str) -> tuple[Any, str | None] | None: ...
     def query(self, filter_: Any) -> list[str]: ...
     def tree_size(self, root_id: str) -> int: ...
+    def waiting_on(self, waiter: str, targets: list[str]) -> list[str]: ...
     def message_state(self, message_id: str) -> MessageRow | None: ...
     def connector(self, name: str) -> ConnectorWrite | None: ...
     def remember_params(self, connection_id: str, params: dict[str, Any]) -> None: ...
@@ -489,14 +490,27 @@ class ReplayContext(ResourceCommands, OutsideCommands):
             done = WaitCompleted(ended, timed_out and len(ended) < needed and not failed, failures)
             self._append(done)
             return done
+        pending = sorted(targets - set(ended))
+        deadlocked = [self.execution_id] if self.execution_id in targets else []
+        deadlocked += self.live.waiting_on(self.execution_id, pending)
+        if deadlocked:  # recorded as the wait's outcome: these never end while this one waits
+            done = WaitCompleted(ended, False, {i: self._deadlock(i) for i in deadlocked})
+            self._append(done)
+            return done
         self._suspend(Suspended(wait=WaitSpec(sorted(targets), needed, wake_on_failure, wait.deadline)))
         raise AssertionError("unreachable")
 
+    def _deadlock(self, target: str) -> str:
+        who = "it is this execution" if target == self.execution_id else "it waits, directly or through others, for it"
+        return (
+            f"execution {self.execution_id} cannot wait for {target}: {who}, so neither would ever end. "
+            "Leave it out of the wait (when the executions come from system.executions, leave out your parent)."
+        )
+
     def _wait_result(self, wait: WaitStarted, done: WaitCompleted) -> list[str]:
-        if wait.return_when == "ALL_SUCCEEDED":
-            for target in wait.targets:
-                if target in done.failures:
-                    raise DependencyFailedError(done.failures[target], target, done.statuses[target])
+        for target in wait.targets:  # a failure always raises with ALL_SUCCEEDED, a deadlock always
+            if target in done.failures and (wait.return_when == "ALL_SUCCEEDED" or target not in done.statuses):
+                raise DependencyFailedError(done.failures[target], target, done.statuses.get(target, "WAITING"))
         if done.timed_out:
             raise DependencyTimeoutError(
                 f"execution {self.execution_id}: waited for {', '.join(wait.targets)} "

@@ -47,6 +47,7 @@ from store.writes import (
     LeaseLostError,
     apply_commit,
     insert_execution,
+    waiting_on,
     write_setting,
 )
 
@@ -265,6 +266,10 @@ class SqliteStore:
     def count_tree(self, root_id: str) -> int:
         """How many executions the tree of top-level execution ``root_id`` holds."""
         return int(self._reader.execute("SELECT count(*) FROM executions WHERE root_id = ?", (root_id,)).fetchone()[0])
+
+    def waiting_on(self, waiter: str, targets: Sequence[str]) -> list[str]:
+        """Those of ``targets`` that wait, directly or through others, for ``waiter``."""
+        return waiting_on(self._reader, waiter, targets)
 
     # -- settings ----------------------------------------------------------------
 

@@ -170,9 +170,24 @@ def _set_status(
         _wake_waiters(conn, eid, status in FAILED_STATUSES, result)
 
 
+def waiting_on(conn: sqlite3.Connection, waiter: str, targets: Sequence[str]) -> list[str]:
+    """Those of ``targets`` that wait, directly or through others, for ``waiter``: waiting
+    for them would never end (a deadlock)."""
+    marks = ",".join("?" * len(targets))
+    rows = conn.execute(
+        "WITH RECURSIVE reach(start, id) AS ("
+        f"  SELECT waiter_id, target_id FROM wait_targets WHERE waiter_id IN ({marks})"
+        "  UNION SELECT r.start, w.target_id FROM wait_targets w JOIN reach r ON w.waiter_id = r.id"
+        ") SELECT DISTINCT start FROM reach WHERE id = ?",
+        (*targets, waiter),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: float) -> str:
     """Record the wait (its dependency edges came with its WaitStarted event); QUEUED if it
-    is satisfied already."""
+    is satisfied already, or would close a cycle of waits (the waiter then sees the
+    deadlock when it looks again)."""
     if conn.execute("DELETE FROM waits WHERE waiter_id = ?", (waiter,)).rowcount:
         conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
     ended = failed = 0
@@ -180,7 +195,7 @@ def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: f
     for (status,) in conn.execute(f"SELECT status FROM executions WHERE id IN ({marks})", wait.targets):
         ended += status in ENDED_STATUSES
         failed += status in FAILED_STATUSES
-    if ended >= wait.needed or (wait.wake_on_failure and failed):
+    if ended >= wait.needed or (wait.wake_on_failure and failed) or waiting_on(conn, waiter, wait.targets):
         return "QUEUED"
     conn.execute(
         "INSERT INTO waits VALUES (?, ?, ?, ?, ?, ?)",

@@ -146,6 +146,23 @@ def test_dependency_on_executions_found_by_system_executions(seed: Engine, flow:
     assert main.id not in queried.ids
 
 
+def test_waiting_on_an_execution_that_waits_for_you_is_refused_not_a_deadlock(seed: Engine) -> None:
+    """Run as a child, the seed's 'wait for all executions' example finds its own parent, which
+    waits for it: the wait fails with a clear error instead of both waiting for ever, whichever
+    of the two registered its wait first."""
+    seed.register_flow("starts_the_example", (
+        "def handler(system, this, inputs):\n"
+        "    this.flow('seed_dependency_executions_all_at_once')\n"
+    ))
+    parent = run(seed, "starts_the_example")
+    child = only_child(seed, parent.id)
+    assert parent.status == child.status == "ENDED_ERROR"
+    for row in (parent, child):  # one of them saw the cycle; the other failed because of it
+        assert "so neither would ever end" in row.message and "DependencyFailedError" in row.message
+    outcomes = [e.body for r in (parent, child) for e in seed.history(r.id) if e.kind == "wait_done"]
+    assert any(set(done.failures) - set(done.statuses) for done in outcomes)  # recorded: a replay agrees
+
+
 def test_dependency_one_by_one_fails_at_the_first_failed_execution(seed: Engine) -> None:
     seed.register_flow("failing-flow", FAILING)
     first = seed.start("failing-flow")

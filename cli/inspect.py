@@ -20,7 +20,7 @@ from cli.inspect_render import (
     replay_lines,
     stream_line,
 )
-from cli.main import cli, pass_engine
+from cli.main import EngineOpener, cli, pass_engine, pass_opener
 from cli.render import echo_json, echo_lines, execution_dict, format_time, print_table
 from engine import debugger
 from engine import details as details_mod
@@ -201,8 +201,9 @@ def _log_line(item: dict[str, Any]) -> str:
 @click.option("--flow-file", type=click.Path(exists=True, dir_okay=False), help="Replay against this file instead of the pinned version.")
 @click.option("--history", "history_file", type=click.Path(exists=True, dir_okay=False), help="Replay an exported history file instead.")
 @json_option
-@pass_engine
-def replay(engine: Engine, execution_id: str | None, flow_file: str | None, history_file: str | None, as_json: bool) -> None:
+@pass_opener
+def replay(opener: EngineOpener, execution_id: str | None, flow_file: str | None, history_file: str | None,
+           as_json: bool) -> None:
     """Re-run the handler against the recorded history, with no side effects.
 
     Prints "consistent", or the first divergence: seq, recorded call and new call,
@@ -213,7 +214,7 @@ def replay(engine: Engine, execution_id: str | None, flow_file: str | None, hist
     if history_file:
         result = replay_file(history_file, flow_file)
     else:
-        result = replay_execution(engine, str(execution_id), flow_file)
+        result = replay_execution(opener.open(), str(execution_id), flow_file)
     if as_json:
         echo_json(result)
     else:

@@ -6,8 +6,10 @@ import json
 import logging
 import sqlite3
 import sys
+from collections.abc import Callable
+from functools import update_wrapper
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -28,14 +30,44 @@ class EngineGroup(click.Group):
         except (EngineError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
         except sqlite3.DatabaseError as exc:  # a read of a damaged file (writes raise StoreError)
-            path = ctx.obj.store.path if isinstance(ctx.obj, Engine) else "the database"
+            path = ctx.obj.path if isinstance(ctx.obj, EngineOpener) else "the database"
             raise click.ClickException(
                 f"cannot read database {path}: {exc}; the file is damaged or not an engine database: "
                 "restore it from a backup"
             ) from None
 
 
-pass_engine = click.make_pass_decorator(Engine)
+class EngineOpener:
+    """The database of this invocation, opened when a command first needs it (so that
+    ``engine replay --history FILE`` does not create one)."""
+
+    def __init__(self, path: str, synchronous: str | None) -> None:
+        self.path, self.synchronous = path, synchronous
+        self._engine: Engine | None = None
+
+    def open(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(self.path, self.synchronous)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def pass_engine(f: F) -> F:
+    """Pass the opened ``Engine`` as the command's first argument."""
+
+    def new_func(*args: Any, **kwargs: Any) -> Any:
+        return f(click.get_current_context().find_object(EngineOpener).open(), *args, **kwargs)  # type: ignore[union-attr]
+
+    return update_wrapper(new_func, f)  # type: ignore[return-value]
+
+
+pass_opener = click.make_pass_decorator(EngineOpener)
 
 
 @click.group(cls=EngineGroup)
@@ -48,11 +80,7 @@ pass_engine = click.make_pass_decorator(Engine)
 def cli(ctx: click.Context, db_path: str | None, synchronous: str | None, verbose: bool) -> None:
     """Durable execution for Python automations."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    path = db_path or default_db_path()
-    try:
-        ctx.obj = Engine(path, synchronous)
-    except EngineError as exc:
-        raise click.ClickException(str(exc)) from None
+    ctx.obj = EngineOpener(db_path or default_db_path(), synchronous)
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -144,6 +144,9 @@ def test_exported_history_replays_from_the_file(
     result = run_cli("replay", "--history", str(history), "--flow-file", str(renamed))
     assert result.exit_code == 1 and "renamed" in result.stdout and FETCH in result.stdout
     assert run_cli("replay").exit_code == 2  # neither an id nor --history
+    elsewhere = tmp_path / "never" / "engine.db"
+    assert run_cli("replay", "--history", str(history), db=str(elsewhere)).exit_code == 0
+    assert not elsewhere.parent.exists()  # replaying a file opens no database
 
 
 def test_flow_api_testing_guards_a_flow_in_ci(orders: tuple[str, str], run_cli: Callable[..., Result], tmp_path: Path) -> None:

@@ -386,13 +386,27 @@ class SqliteStore:
         return self._group.submit(fn)  # type: ignore[no-any-return]
 
 
+    def _write_failed(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """The error to raise for a failed write. A connection that SQLite opened read-only
+        (the file was not writable then) stays read-only: open a new one, so that the next
+        write succeeds once the file is writable again."""
+        if "readonly" in str(exc):
+            try:
+                fresh = self._connect()
+            except StoreError:
+                pass
+            else:
+                self._writer.close()
+                self._writer = fresh
+        return _write_error(self.path, exc)
+
     def _apply_batch(self, items: Sequence[Any]) -> list[Any]:
         conn = self._writer
         results: list[Any] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
-            raise _write_error(self.path, exc) from exc
+            raise self._write_failed(exc) from exc
         try:
             for item in items:
                 conn.execute("SAVEPOINT unit")
@@ -409,7 +423,7 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise _write_error(self.path, exc) from exc
+            raise self._write_failed(exc) from exc
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -394,6 +394,29 @@ def test_read_only_database(db_path, run_cli, engine_argv, before):
     assert snapshot(db_path, queued_id)[0]["status"] == "ENDED_SUCCESS"
 
 
+def test_a_worker_started_on_a_read_only_database_carries_on_once_it_is_writable(db_path, run_cli, engine_argv):
+    """SQLite opens a file it cannot write read-only, and such a connection stays read-only:
+    the worker must open a new one, or it fails for ever after the file is fixed."""
+    queued = run_cli("run", str(HOSTILE / "ok.py"), "--detach").stdout.strip()
+    with read_only_file(db_path):
+        worker = subprocess.Popen(engine_argv("worker"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while "attempt to write a readonly database" not in (worker.stderr.readline() or ""):
+                assert worker.poll() is None and time.monotonic() < deadline, "the worker never met the read-only file"
+        except BaseException:
+            worker.kill()
+            raise
+    try:  # writable again: the same worker process, without a restart, runs the queued execution
+        deadline = time.monotonic() + 30
+        while snapshot(db_path, queued)[0]["status"] != "ENDED_SUCCESS":
+            assert time.monotonic() < deadline, "the worker never recovered once the file was writable"
+            time.sleep(0.1)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
 # -- a full disk ---------------------------------------------------------------------------------------
 
 

@@ -135,7 +135,7 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
     if detach:
         click.echo(json.dumps({"id": execution_id}) if as_json else execution_id)
         return
-    row = engine.run_until_ended(execution_id)
+    row = engine.run_until_ended(execution_id, on_message=_hint_answer)
     if as_json:
         echo_json(execution_dict(row))
     else:
@@ -195,6 +195,15 @@ def flows_ls(engine: Engine, as_json: bool) -> None:
         echo_json(rows)
     else:
         print_table(["name", "project", "version", "path"], [[r["name"], r["project"], r["version"][:12], r["path"]] for r in rows])
+
+
+def _hint_answer(message: Any) -> None:
+    fields = " ".join(f"-f {f['name']}=..." for f in message.form or []) or "--json '{}'"
+    click.echo(
+        f"execution {message.execution_id} waits for an answer to {message.subject!r}: "
+        f"engine messages respond {message.id} {fields}",
+        err=True,
+    )
 
 
 def main() -> None:

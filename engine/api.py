@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from engine.ids import new_id
 from engine.worker import Worker
 from store import values
 from store.events import Event
-from store.model import ConnectorWrite, ExecutionRow, NewExecution
+from store.model import ConnectorWrite, ExecutionRow, MessageRow, NewExecution
 from store.sqlite import SqliteStore, StoreError
 
 DEFAULT_DB = ".engine/engine.db"
@@ -131,12 +132,24 @@ class Engine:
     def worker(self, **options: Any) -> Worker:
         return Worker(self.store, **options)
 
-    def run_until_ended(self, execution_id: str, **worker_options: Any) -> ExecutionRow:
-        """Run an embedded worker until the execution ends (or halts); returns its row."""
+    def run_until_ended(
+        self, execution_id: str, *, on_message: Callable[[MessageRow], None] | None = None, **worker_options: Any
+    ) -> ExecutionRow:
+        """Run an embedded worker until the execution ends (or halts); returns its row.
+
+        ``on_message`` is called once for each message of the execution that starts waiting
+        for a person's answer, so a caller can say how to give it.
+        """
         worker = self.worker(**worker_options)
+        seen: set[str] = set()
 
         def finished() -> bool:
             row = self.store.get_execution(execution_id)
+            if row is not None and row.status == "WAITING" and on_message is not None:
+                for message in self.store.list_messages(status="waiting", execution_id=execution_id):
+                    if message.id not in seen:
+                        seen.add(message.id)
+                        on_message(message)
             return row is None or row.ended or row.status == "HALTED"
 
         try:

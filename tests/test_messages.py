@@ -8,8 +8,15 @@ import json
 import subprocess
 
 import pytest
-
-from outside_support import engine_process, kinds, outside, process_env, run_flow, run_process  # noqa: F401
+from outside_support import (  # noqa: F401
+    OUTSIDE,
+    engine_process,
+    kinds,
+    outside,
+    process_env,
+    run_flow,
+    run_process,
+)
 
 
 def waiting_on(engine, execution_id):
@@ -153,3 +160,25 @@ def test_an_approval_survives_a_killed_worker_and_finishes_on_a_new_one(outside,
     assert (row.status, row.message) == ("ENDED_SUCCESS", "approved with 2 replicas")
     assert row.output_value == {"answer": {"approve": True, "comment": "", "replicas": 2}}
     assert kinds(outside, execution_id).count("log") == 1  # the replay did not log again
+
+
+def test_engine_run_says_how_to_answer_a_message_it_waits_for(outside, db_path, tmp_path):
+    """`engine run` blocks while its execution waits for a person: it says, once, on stderr,
+    which command answers the message, and ends when that answer is given."""
+    flow = tmp_path / "flows" / "approval.py"
+    flow.parent.mkdir()
+    flow.write_text((OUTSIDE / "approval.py").read_text())
+    run = subprocess.Popen(engine_process(db_path, "run", str(flow), "-i", "subject=Ship?"), cwd=tmp_path,
+                           env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        hint = run.stderr.readline()
+        assert "waits for an answer to 'Ship?': engine messages respond " in hint
+        assert "-f approve=... -f comment=... -f replicas=..." in hint
+        respond = hint.split(": ", 1)[1].split()[:4]  # engine messages respond ID
+        answered = run_process(engine_process(db_path, *respond[1:], "-f", "approve=yes"), tmp_path)
+        assert answered.returncode == 0, answered.stderr
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 0 and "ENDED_SUCCESS: approved with 1 replicas" in out
+    assert "waits for an answer" not in err  # said once

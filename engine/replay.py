@@ -164,10 +164,6 @@ class ReplayContext(ResourceCommands, OutsideCommands):
 
     # -- the log cursor ------------------------------------------------------------
 
-    @property
-    def replaying(self) -> bool:
-        return self.pos < len(self.history)
-
     def _recorded(self, command: str, identity: str = "") -> Body | None:
         """The recorded outcome of this command, or None when it must run live."""
         if self.fatal is not None:

@@ -364,9 +364,6 @@ EventBody = Union[
 
 ALL_BODIES: tuple[type[Body], ...] = EventBody.__args__  # type: ignore[attr-defined]
 
-#: Commands with no effect outside their execution: they may share the next commit.
-PURE_KINDS = frozenset({LogRecorded, OutputSet, NowRecorded, RandomRecorded, UuidRecorded})
-
 
 class Event(msgspec.Struct, frozen=True):
     """One row of an execution's log."""

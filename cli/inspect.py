@@ -13,6 +13,7 @@ from typing import Any
 import click
 import msgspec
 
+from cli.determinism import echo_findings, strict_option
 from cli.inspect_render import (
     check_lines,
     clock_time,
@@ -26,6 +27,7 @@ from engine import debugger
 from engine import details as details_mod
 from engine.api import Engine
 from engine.clock import system_clock
+from engine.determinism import NondeterministicFlowError, scan_files
 from engine.devloop import DevReport, dev_loop
 from engine.history_file import event_json, export_history, replay_file
 from engine.inspect import (
@@ -226,19 +228,25 @@ def replay(opener: EngineOpener, execution_id: str | None, flow_file: str | None
 @cli.command()
 @click.argument("flow_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @json_option
+@strict_option
 @pass_engine
-def check(engine: Engine, flow_files: tuple[str, ...], as_json: bool) -> None:
+def check(engine: Engine, flow_files: tuple[str, ...], as_json: bool, strict: bool) -> None:
     """What-if: would changed FLOW_FILEs break executions in flight?
 
     Replays every execution of each flow (named after the file) that has not ended
     against the file's code, before anything is deployed. Exits 1 if any would break.
+    Calls in the files that differ between runs are warned about (on stderr).
     """
+    findings = scan_files(flow_files)
+    echo_findings(findings)
     checks = check_files(engine, list(flow_files))
     if as_json:
         echo_json([{**msgspec.to_builtins(c), "ok": c.ok} for c in checks])
     else:
         for c in checks:
             echo_lines(check_lines(c))
+    if strict and findings:
+        raise NondeterministicFlowError(findings, "the check fails")
     if not all(c.ok for c in checks):
         sys.exit(1)
 
@@ -295,15 +303,18 @@ def export(engine: Engine, execution_id: str, output: str | None) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--concurrency", default=4, show_default=True, help="Activations the embedded worker runs at once.")
 @click.option("--exit-after", type=int, hidden=True, help="Stop after this many saves (for tests).")
+@strict_option
 @pass_engine
-def dev(engine: Engine, directory: str, concurrency: int, exit_after: int | None) -> None:
+def dev(engine: Engine, directory: str, concurrency: int, exit_after: int | None, strict: bool) -> None:
     """Watch DIRECTORY: sync each saved flow, run a worker, report what the change breaks.
 
     After each save, lists the in-flight executions of the changed flow that could not
-    be moved to the new version (they keep running on the version they started with).
+    be moved to the new version (they keep running on the version they started with),
+    and the calls in its source that differ between runs (--strict: the save is not synced).
     """
 
     def report(r: DevReport) -> None:
+        echo_findings(r.findings)
         if r.error:
             click.echo(click.style(f"error: {r.error}", fg="red"), err=True)
         elif r.first:
@@ -315,6 +326,10 @@ def dev(engine: Engine, directory: str, concurrency: int, exit_after: int | None
             echo_lines(lines or [f"  {c.checked} in-flight execution(s) on older versions: all could be moved"])
 
     try:
-        dev_loop(engine, directory, report, max_rounds=exit_after, worker_options={"concurrency": concurrency})
+        dev_loop(engine, directory, report, max_rounds=exit_after, worker_options={"concurrency": concurrency},
+                 strict=strict)
+    except NondeterministicFlowError as exc:
+        echo_findings(exc.findings)
+        raise
     except KeyboardInterrupt:
         click.echo("stopped")

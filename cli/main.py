@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 
 import click
 
+from cli.determinism import report_findings, strict_option
 from cli.inspect_render import check_lines
 from cli.render import echo_json, execution_dict, print_table
 from engine.api import Engine, default_db_path
+from engine.determinism import scan_directory, scan_file, scan_flow
 from engine.errors import EngineError
 from engine.inspect import check_synced
 from store.sqlite import StoreError
@@ -113,13 +115,15 @@ def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, A
 @click.option("--name", help="A name for the execution.")
 @click.option("--detach", is_flag=True, help="Only create the execution and print its id.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@strict_option
 @pass_engine
 def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | None, flows_dir: str | None,
-        name: str | None, detach: bool, as_json: bool) -> None:
+        name: str | None, detach: bool, as_json: bool, strict: bool) -> None:
     """Run TARGET (a flow file or a registered flow's name) until it ends.
 
     A .py TARGET registers every flow in its folder (so sibling flows resolve) and
     runs the one in TARGET. Exits 0 only if the execution ends ENDED_SUCCESS.
+    Calls in TARGET's source that differ between runs are warned about first.
     """
     inputs = parse_inputs(pairs, inputs_json)
     if flows_dir:
@@ -129,8 +133,11 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
         path = Path(target)
         if not path.is_file():
             raise EngineError(f"flow file {target} does not exist")
+        report_findings(scan_file(path), strict, "nothing was registered or started")
         engine.sync_flows(path.parent, keep_projects=True)
         flow = engine.register_file(path).name
+    else:
+        report_findings(scan_flow(engine.store, flow), strict, "the execution was not started")
     execution_id = engine.start(flow, inputs, name=name)
     if detach:
         click.echo(json.dumps({"id": execution_id}) if as_json else execution_id)
@@ -171,9 +178,13 @@ def flows() -> None:
 @flows.command("sync")
 @click.argument("directory", type=click.Path())
 @click.option("--json", "as_json", is_flag=True)
+@strict_option
 @pass_engine
-def flows_sync(engine: Engine, directory: str, as_json: bool) -> None:
-    """Register every flow script in DIRECTORY (sub-folders are projects)."""
+def flows_sync(engine: Engine, directory: str, as_json: bool, strict: bool) -> None:
+    """Register every flow script in DIRECTORY (sub-folders are projects).
+
+    Calls in their source that differ between runs are warned about first."""
+    report_findings(scan_directory(directory), strict, "no flow was registered")
     synced = engine.sync_flows(directory)
     for check in check_synced(engine, synced):
         for line in check_lines(check, after_sync=True):

@@ -54,17 +54,25 @@ def sync_directory(store: SqliteStore, directory: str | Path, *, keep_projects: 
     after the file. Unchanged files keep their version. With ``keep_projects``
     (``engine run``, which only sees one folder) flows already registered keep their
     project."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise EngineError(f"flows folder {root} does not exist or is not a folder")
     synced = []
-    for path in sorted(root.glob("*.py")) + sorted(root.glob("*/*.py")):
-        if path.name.startswith(("_", ".")) or path.parent.name.startswith((".", "_")):
-            continue
-        project = "default" if path.parent == root else path.parent.name
+    for path, project in flow_files(directory):
         registered = store.get_flow(path.stem) if keep_projects else None
         synced.append(register_file(store, path, registered.project if registered else project))
     return synced
+
+
+def flow_files(directory: str | Path) -> list[tuple[Path, str]]:
+    """The flow files of a flows folder and their projects: ``*.py`` in it (project
+    ``default``) and in its sub-folders (project = the sub-folder's name), in order,
+    leaving out names that start with ``_`` or ``.``."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise EngineError(f"flows folder {root} does not exist or is not a folder")
+    return [
+        (path, "default" if path.parent == root else path.parent.name)
+        for path in sorted(root.glob("*.py")) + sorted(root.glob("*/*.py"))
+        if not path.name.startswith(("_", ".")) and not path.parent.name.startswith((".", "_"))
+    ]
 
 
 def register_file(store: SqliteStore, path: Path, project: str | None = None) -> SyncedFlow:

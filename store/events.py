@@ -270,13 +270,17 @@ class MessageAnswered(Body, tag="message_answered", frozen=True):
 
 
 class ConnectionAttempt(Body, tag="attempt", frozen=True):
-    """One try of a connection (on the CONNECTION execution's own log)."""
+    """One try of a connection (on the CONNECTION execution's own log). A failure that
+    will be retried records its backoff: ``delay`` (seconds, jitter included) and
+    ``retry_at``, when the next attempt is due; the connection waits on that timer."""
 
     attempt: int
     ok: bool
     seconds: float
     error: ErrorInfo | None = None
     retryable: bool = False
+    delay: float | None = None
+    retry_at: float | None = None
 
 
 class ConnectorSaved(Body, tag="connector_save", frozen=True):

@@ -106,3 +106,19 @@ def test_the_final_error_says_how_many_attempts_were_made_and_why_no_more(outsid
     assert says in conn.message and says in row.output_value["failed"]
     assert conn.output_value["error"]["details"]["attempts"] == requests
     assert [e.body.attempt for e in attempts(outside, conn.id)] == list(range(1, requests + 1))
+
+
+def test_a_connection_resumed_during_its_backoff_waits_out_the_recorded_delay(outside, http_server, run_cli):
+    url = http_server.url + "/status/503"
+    parent = outside.start("connect_any", {"type": "REST", "params": {"url": url, "retries": 1,
+                                                                     "retry_backoff": 3600}})
+    outside.worker().run(until=lambda: any(c.status == "WAITING" for c in outside.store.children(parent)))
+    conn = only_child(outside, parent)
+    [first] = attempts(outside, conn.id)
+    assert conn.wake_at == first.body.retry_at == first.at + first.body.delay  # the delay chosen (capped, jittered)
+    assert run_cli("pause", conn.id).exit_code == 0
+    assert "QUEUED" in run_cli("resume", conn.id).stdout  # runnable at once, before its backoff is over
+    outside.worker().run(until=lambda: outside.get(conn.id).status == "WAITING")
+    assert outside.get(conn.id).wake_at == first.body.retry_at  # the same timer, not a new delay
+    assert len(attempts(outside, conn.id)) == 1 and len(http_server.to("/status/503")) == 1
+    assert run_cli("cancel", parent).exit_code == 0

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from conftest import ENGINE_ARGV
 from engine.api import Engine
 from engine.ids import child_id
+from outside_support import engine_process, process_env
 from store.events import ChildCreated, ExecutionControlled, ForkOrigin, WaitStarted
 
 FLOWS = Path(__file__).parent / "flows" / "control" / "basic"
@@ -42,8 +42,8 @@ def invoke(eng: Engine) -> Callable[..., Result]:
 
 def work(eng: Engine, tmp_path: Path) -> None:
     """Run a real ``engine worker`` process until nothing is left to do now or on a timer."""
-    done = subprocess.run([*ENGINE_ARGV, "--db", eng.store.path, "worker", "--until-idle", "--lease", "2"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(engine_process(eng.store.path, "worker", "--until-idle", "--lease", "2"),
+                          cwd=tmp_path, env=process_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
 

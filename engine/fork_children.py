@@ -48,10 +48,12 @@ class ForkChildren(msgspec.Struct):
 
 def own_children(store: SqliteStore, source_id: str, fork_id: str, copied: list[Event], cut_at: float) -> ForkChildren:
     """Take over ``copied`` (the source's history after its ``ExecutionStarted``, up to the
-    cut made at time ``cut_at``) for the fork ``fork_id``."""
+    cut made at time ``cut_at``) for the fork ``fork_id``. A child had ended at the cut if
+    a wait in the copy saw it end, or it ended no later than ``cut_at``."""
     events = [Event(seq, e.at, e.body, e.line) for seq, e in enumerate(copied, 2)]
     started = {b.child_id for b in (e.body for e in events) if isinstance(b, ChildStarted)}
     started.update(i for e in events if isinstance(e.body, WaitStarted) for i in e.body.started)
+    seen_ended = {i for e in events if isinstance(e.body, WaitCompleted) for i in e.body.statuses}
     creates: list[NewExecution] = []
     recreated: dict[str, str] = {}
     shared: list[str] = []
@@ -63,7 +65,7 @@ def own_children(store: SqliteStore, source_id: str, fork_id: str, copied: list[
         if row is None:
             raise EngineError(f"cannot fork execution {source_id}: its child {body.child_id} (created at seq "
                               f"{event.seq} of the copy) is not in {store.path}; fork at an earlier seq")
-        if row.ended and row.ended_at is not None and row.ended_at <= cut_at:
+        if row.id in seen_ended or (row.ended and row.ended_at is not None and row.ended_at <= cut_at):
             shared.append(row.id)
             continue
         new = child_id(fork_id, event.seq)

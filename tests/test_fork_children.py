@@ -18,7 +18,12 @@ from click.testing import CliRunner, Result
 from cli.main import cli
 from engine.api import Engine
 from engine.ids import child_id
-from outside_support import engine_process, process_env
+from outside_support import (  # noqa: F401  (http_server and outside are fixtures)
+    engine_process,
+    http_server,
+    outside,
+    process_env,
+)
 from store.events import ChildCreated, ExecutionControlled, ForkOrigin, WaitStarted
 
 FLOWS = Path(__file__).parent / "flows" / "control" / "basic"
@@ -131,3 +136,25 @@ def test_a_recreated_child_that_was_created_paused_stays_paused_until_the_fork_r
     work(eng, tmp_path)
     assert eng.get(fork).status == "ENDED_SUCCESS", eng.get(fork).message
     assert eng.get(mine.id).status == "ENDED_SUCCESS"
+
+
+def test_a_recreated_connection_sends_with_the_forks_own_idempotency_key(outside, http_server, run_cli, tmp_path):
+    assert run_cli("connectors", "set", "api", "--type", "REST", "-v", f"url={http_server.url}/json").exit_code == 0
+    original = outside.start("later_connect", {"connector": "api"})
+    run_until(outside, lambda: outside.get(original).status == "WAITING")  # on a person; the connection PAUSED
+    (conn,) = outside.store.children(original)
+    assert run_cli("cancel", original).exit_code == 0
+    out = run_cli("fork", original, "--at", "2", "--json")  # just after this.connect(..., run=False)
+    assert out.exit_code == 0, out.output
+    fork = json.loads(out.stdout)["id"]
+    (mine,) = outside.store.children(fork)
+    assert (mine.type, mine.status, mine.id) == ("CONNECTION", "PAUSED", child_id(fork, 2))
+    assert mine.input_value == {**conn.input_value, "idempotency_key": f"{fork}:2"}
+
+    work(outside, tmp_path)  # the fork sends its own message and waits for the answer
+    (message,) = outside.store.list_messages(status="waiting", execution_id=fork)
+    outside.respond(message.id, {"response": "go"})
+    work(outside, tmp_path)
+    assert outside.get(fork).status == "ENDED_SUCCESS", outside.get(fork).message
+    [request] = http_server.to("/json")  # the original's connection never ran
+    assert request["headers"]["Idempotency-Key"] == f"{fork}:2"

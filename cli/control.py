@@ -47,6 +47,10 @@ def _report(engine: Engine, result: control.ControlResult, as_json: bool, wait: 
             click.echo(f"cancelled {eid}")
         for eid in result.woken:
             click.echo(f"woke {eid} (it waited for a cancelled execution)")
+        for old, new in result.recreated.items():
+            click.echo(f"re-created child {old} as {new} (it had not ended at the cut)")
+        for eid in result.shared:
+            click.echo(f"shares child {eid} read-only (it had ended at the cut)")
         if final is not None:
             click.echo(f"{final.id} {final.status}" + (f": {final.message}" if final.message else ""))
     if final is not None and final.status != "ENDED_SUCCESS":
@@ -145,8 +149,9 @@ def retry(engine: Engine, execution_id: str, flow_version: str | None, wait: boo
 @cli.command()
 @click.argument("execution_id")
 @click.option("--at", "at_seq", type=int, required=True, metavar="SEQ", help="Take over the history up to this seq.")
-@click.option("-i", "--input", "pairs", multiple=True, metavar="KEY=VALUE", help="Change an input (JSON value or string).")
-@click.option("--inputs", "inputs_json", metavar="JSON", help="Inputs to change, as one JSON object.")
+@click.option("-i", "--input", "pairs", multiple=True, metavar="KEY=VALUE",
+              help="Change one of the fork's inputs (JSON value or string); not a recorded child's.")
+@click.option("--inputs", "inputs_json", metavar="JSON", help="The fork's inputs to change, as one JSON object.")
 @click.option("--name", help="A name for the new execution [default: the original's].")
 @version_option
 @wait_option
@@ -155,7 +160,20 @@ def retry(engine: Engine, execution_id: str, flow_version: str | None, wait: boo
 def fork(engine: Engine, execution_id: str, at_seq: int, pairs: tuple[str, ...], inputs_json: str | None,
          name: str | None, flow_version: str | None, wait: bool, as_json: bool) -> None:
     """Start a new execution that takes over EXECUTION_ID's history up to SEQ and runs
-    live from there (the original is not touched)."""
+    live from there (the original is not touched).
+
+    \b
+    Children: a child created before SEQ that had not ended by then is created anew
+    for the fork (a new id, the same flow version and the inputs recorded when it was
+    created) and belongs to the fork's tree; a child that had ended is shared read-only
+    (its outcome is part of the copied history). `engine show FORK` lists both.
+
+    \b
+    Inputs: -i/--inputs change the fork's own inputs (what its handler reads from
+    inputs from SEQ on). A call recorded before SEQ keeps its recorded arguments, so a
+    re-created child gets its recorded inputs; to start a child with other inputs,
+    fork at a SEQ before the child was created.
+    """
     inputs = parse_inputs(pairs, inputs_json)
     result = control.fork(engine, execution_id, at_seq, inputs, flow_version=flow_version, name=name)
     _report(engine, result, as_json, wait)

@@ -37,7 +37,7 @@ from engine.inspect import (
     recorded,
     replay_execution,
 )
-from store.events import Event, LogRecorded
+from store.events import Event, ForkOrigin, LogRecorded
 from store.model import STATUSES
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -107,7 +107,7 @@ def show(engine: Engine, execution_id: str, as_json: bool) -> None:
     ]
     if as_json:
         echo_json({**execution_dict(d.execution), "version": d.version, "timings": d.timings,
-                   "children": children, "dependencies": deps})
+                   "children": children, "dependencies": deps, "fork": d.fork})
         return
     for key, value in execution_dict(d.execution).items():
         if key.endswith("_at"):
@@ -125,12 +125,31 @@ def show(engine: Engine, execution_id: str, as_json: bool) -> None:
         click.echo(f"{'version':13} {v.version[:12]} ({state})" + (f", from {v.path}" if v.path else ""))
     click.echo(f"{'timings':13} queued {_seconds(t.queued)} · running {_seconds(t.running)} · waiting "
                f"{_seconds(t.waiting)} ({t.timers} timer(s), {t.waits} wait(s)) · total {_seconds(t.total)} · {t.events} events")
+    if d.fork is not None:
+        _show_fork(engine, d.fork)
     for title, rows in (("children", [[c["id"], c["flow"], c["status"], format_time(c["created_at"])] for c in children]),
                         ("waits for", [[x.id, x.flow or "?", x.status or "?", format_time(x.since)] for x in d.waits_for]),
                         ("waited for by", [[x.id, x.flow or "?", x.status or "?", format_time(x.since)] for x in d.waited_by])):
         if rows:
             click.echo(f"\n{title}:")
             print_table(["id", "flow", "status", "since" if title != "children" else "created"], rows)
+
+
+def _show_fork(engine: Engine, fork: ForkOrigin) -> None:
+    """Where a fork came from and which children it owns or shares."""
+    click.echo(f"{'forked from':13} {fork.source} at seq {fork.at_seq}")
+
+    def row(eid: str) -> list[str]:
+        found = engine.store.get_execution(eid)
+        return [found.flow, found.status] if found else ["?", "?"]
+
+    if fork.recreated:
+        click.echo("\nchildren re-created for the fork (they had not ended at the cut):")
+        print_table(["original -> fork's child", "flow", "status"],
+                    [[f"{old} -> {new}", *row(new)] for old, new in fork.recreated.items()])
+    if fork.shared:
+        click.echo("\nchildren shared read-only with the original (they had ended at the cut):")
+        print_table(["id", "flow", "status"], [[eid, *row(eid)] for eid in fork.shared])
 
 
 @cli.command()

@@ -70,6 +70,10 @@ def event_summary(event: Event) -> tuple[str, str]:
         return _OUTCOMES[kind], "timed out" if b.timed_out else short(b.response)
     if kind == "timer_fired":
         return _OUTCOMES[kind], ""
+    if kind == "attempt":
+        outcome = "ok" if b.ok else f"failed: {short(b.error.message if b.error else '', 60)}"
+        retry = "" if b.retry_at is None else f"; retry at {clock_time(b.retry_at)} (after {b.delay:.2f}s)"
+        return f"attempt {b.attempt}", f"{outcome} in {b.seconds:.2f}s{retry}"
     if kind == "setting_read":
         return f"setting({b.setting!r}).read", short(b.value) if b.exists else "does not exist"
     if kind == "setting_save":

@@ -1,6 +1,10 @@
 """CONNECTION executions: a worker runs a connector outside any handler, records every
 attempt on the connection's own log, then its result as the output.
 
+Retries are durable: each activation makes one attempt; between attempts the
+connection is WAITING on a timer whose due time is recorded with the failed attempt, so
+a crash during a backoff loses nothing and the budget counts every recorded attempt.
+
 Secrets: the parameters are recorded with literal secrets masked (``***``, see
 ``mask_recorded``); references such as ``'${env:API_TOKEN}'`` are kept and resolved only
 when the connector runs, so the secret itself never reaches the database. The worker
@@ -13,6 +17,8 @@ values from the stored connector they came from; a literal secret given inline t
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import traceback
 from collections.abc import Callable, Mapping
@@ -27,12 +33,14 @@ from engine.connectors import (
     merge_params,
     policy_from_params,
     resolve_env,
-    run_with_retries,
+    try_once,
 )
 from engine.decision import Decision
-from store.events import ConnectionAttempt, ErrorInfo, Event, ExecutionEnded
+from store.events import ConnectionAttempt, ErrorInfo, Event, ExecutionEnded, replay_history
 from store.faults import fault_point
 from store.model import ConnectorWrite, ExecutionRow
+
+log = logging.getLogger(__name__)
 
 MASK = "***"
 _ENV_REF = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*\}")
@@ -80,43 +88,69 @@ def connection_spec(
 
 def run_connection(
     row: ExecutionRow,
-    last_seq: int,
+    events: list[Event],
     clock: Clock,
-    record: Callable[[Event], None],
     inline_params: dict[str, Any] | None,
     connectors: ConnectorLookup | None = None,
 ) -> Decision:
-    """Run the connector of CONNECTION execution ``row``; ``record`` commits each attempt.
+    """Run the next attempt of CONNECTION execution ``row``, whose log is ``events``.
+
+    One attempt per activation. The attempts already on the log (since the last ``engine
+    retry``) count against the budget and continue the numbering, so a crash never grants
+    a fresh budget. A failure that will be retried is recorded with its backoff (the delay
+    chosen, jitter included, and when it is over) and the connection waits on that timer,
+    holding no worker; a success, or a failure that ends the retries, is recorded together
+    with the end.
 
     ``inline_params``: the unmasked parameters, if this worker created the connection;
     ``connectors``: looks up stored connectors, to fill in masked values otherwise.
     """
     spec = row.input_value
-    connector_type, key = spec["connector_type"], spec["idempotency_key"]
-    seq = last_seq
-
-    def ended(status: str, message: str | None, output: Any, error: ErrorInfo | None) -> Decision:
-        event = Event(seq + 1, clock(), ExecutionEnded(status, message, output, error))
-        return Decision("end", [event], status=status, message=message, output_value=output, error=error)
-
-    def on_attempt(attempt: int, result: Any, error: ConnectorError | None, seconds: float) -> None:
-        nonlocal seq
-        fault_point("connection.sent")
-        seq += 1
-        retryable = bool(error is not None and error.retryable)
-        info = None if error is None else _error_info(error)
-        record(Event(seq, clock(), ConnectionAttempt(attempt, error is None, seconds, info, retryable)))
-
+    seq = events[-1].seq
+    tries = [e.body for e in replay_history(events) if isinstance(e.body, ConnectionAttempt)]
+    if tries and tries[-1].retry_at is not None and clock() < tries[-1].retry_at:
+        return Decision("suspend", wake_at=tries[-1].retry_at)  # run before its backoff is over (a resume)
+    attempt = len(tries) + 1
     try:
         params = inline_params if inline_params is not None else _unmasked(row.id, spec, connectors)
-        connector = get_connector(connector_type)
+        connector = get_connector(spec["connector_type"])
         policy, timeout, rest = policy_from_params(resolve_env(params))
-        output = run_with_retries(
-            connector, rest, idempotency_key=key, policy=policy, timeout=timeout, on_attempt=on_attempt,
-        )
     except ConnectorError as exc:
-        return ended("ENDED_ERROR", str(exc), {"error": mask_secrets(exc.to_dict())}, _error_info(exc))
-    return ended("ENDED_SUCCESS", None, output, None)
+        return _ended(seq, clock(), [], exc)
+    key = spec["idempotency_key"]
+    outcome = try_once(connector, rest, idempotency_key=key, timeout=timeout)
+    fault_point("connection.sent")
+    error, now = outcome.error, clock()
+    if error is None:
+        done = ConnectionAttempt(attempt, True, outcome.seconds)
+        return _ended(seq, now, [done], None, outcome.result)
+    info = _error_info(error)
+    if policy.retries_after(attempt, error):
+        delay = policy.delay(attempt, random.Random(f"{key}:{attempt}"))
+        failed = ConnectionAttempt(attempt, False, outcome.seconds, info, True, delay, now + delay)
+        log.info("connection %s: %s attempt %d failed (%s); retrying in %.2fs", row.id, connector.name, attempt,
+                 error, delay)
+        return Decision("suspend", [Event(seq + 1, now, failed)], wake_at=now + delay)
+    final = ConnectorError(
+        f"{error.message}; {policy.gave_up(attempt, error)}", retryable=error.retryable,
+        details={**error.details, "attempts": attempt},
+    )
+    final.__cause__ = error.__cause__
+    return _ended(seq, now, [ConnectionAttempt(attempt, False, outcome.seconds, info, error.retryable)], final)
+
+
+def _ended(
+    seq: int, at: float, attempts: list[ConnectionAttempt], error: ConnectorError | None, output: Any = None
+) -> Decision:
+    """End the connection: ``attempts`` (the last attempt, if one was made) and the end, in one commit."""
+    if error is None:
+        status, message, info = "ENDED_SUCCESS", None, None
+    else:
+        status, message, info = "ENDED_ERROR", str(error), _error_info(error)
+        output = {"error": mask_secrets(error.to_dict())}
+    bodies: list[ConnectionAttempt | ExecutionEnded] = [*attempts, ExecutionEnded(status, message, output, info)]
+    events = [Event(seq + i, at, body) for i, body in enumerate(bodies, 1)]
+    return Decision("end", events, status=status, message=message, output_value=output, error=info)
 
 
 def _error_info(error: ConnectorError) -> ErrorInfo:

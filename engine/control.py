@@ -24,6 +24,7 @@ import msgspec
 
 from engine.api import Engine
 from engine.errors import EngineError
+from engine.fork_children import own_children
 from engine.ids import new_id
 from store import control as sql
 from store import values
@@ -34,6 +35,7 @@ from store.events import (
     ExecutionControlled,
     ExecutionEnded,
     ExecutionStarted,
+    ForkOrigin,
     MessageAnswered,
     MessageSent,
     SleepStarted,
@@ -61,6 +63,8 @@ class ControlResult(msgspec.Struct):
     source: str | None = None
     at_seq: int | None = None
     note: str = ""
+    recreated: dict[str, str] = {}
+    shared: list[str] = []
 
 
 def _apply(engine: Engine, row: ExecutionRow, fn: Callable[[Any], T], refusal: Callable[[str], str]) -> T:
@@ -161,7 +165,12 @@ def fork(
 ) -> ControlResult:
     """A new top-level execution that takes over the history of ``execution_id`` up to
     ``at_seq`` (answered from the copy on replay) and runs live from there; ``inputs``
-    override the original's. The original is not touched.
+    override the original's (the fork's own inputs: a call recorded before the cut keeps
+    its recorded arguments). The original is not touched.
+
+    The fork owns what it waits for: children of the copied history that had not ended
+    at the cut are created anew for it, children that had ended are shared read-only
+    (``engine.fork_children``).
 
     ``at_seq`` must not cut between a command and its outcome (a wait and its end, a
     sleep and its timer, a message and its answer) nor include the end of the
@@ -187,9 +196,13 @@ def fork(
         id=new_id(), flow=row.flow, flow_version=version, input_value=merged, status="QUEUED",
         type=row.type, name=row.name if name is None else name, project=row.project,
     )
-    marker = ExecutionControlled("fork", "", "QUEUED", version, f"forked from {row.id} at seq {at_seq}")
-    engine.store.transaction(lambda conn: sql.fork(conn, new, view[1:], marker, time.time()))
-    return ControlResult(new.id, "fork", "", "QUEUED", flow_version=version, source=row.id, at_seq=at_seq)
+    cut_at = next(e.at for e in events if e.seq == at_seq)
+    owned = own_children(engine.store, row.id, new.id, view[1:], cut_at)
+    origin = ForkOrigin(row.id, at_seq, owned.recreated, owned.shared)
+    marker = ExecutionControlled("fork", "", "QUEUED", version, f"forked from {row.id} at seq {at_seq}", origin)
+    engine.store.transaction(lambda conn: sql.fork(conn, new, owned.events, owned.creates, marker, time.time()))
+    return ControlResult(new.id, "fork", "", "QUEUED", flow_version=version, source=row.id, at_seq=at_seq,
+                         recreated=owned.recreated, shared=owned.shared)
 
 
 def fork_points(events: list[Event]) -> dict[int, str]:

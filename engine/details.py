@@ -12,7 +12,9 @@ from engine.api import Engine
 from engine.clock import system_clock
 from store.events import (
     Event,
+    ExecutionControlled,
     ExecutionEnded,
+    ForkOrigin,
     LogRecorded,
     MessageAnswered,
     MessageSent,
@@ -60,12 +62,15 @@ class Timings(msgspec.Struct):
 
 
 class Details(msgspec.Struct):
+    """``fork``: for a fork, what it copied, which children it re-created, which it shares."""
+
     execution: ExecutionRow
     version: VersionInfo
     children: list[ExecutionRow]
     waits_for: list[Dependency]
     waited_by: list[Dependency]
     timings: Timings
+    fork: ForkOrigin | None = None
 
 
 def details(engine: Engine, execution_id: str) -> Details:
@@ -78,8 +83,9 @@ def details(engine: Engine, execution_id: str) -> Details:
                           pinned.path if pinned else None, pinned.created_at if pinned else None)
     waits_for, waited_by = store.dependencies(row.id)
     events = store.load_events(row.id)
+    forks = [e.body.fork for e in events if isinstance(e.body, ExecutionControlled) and e.body.fork is not None]
     return Details(row, version, store.children(row.id), _deps(engine, waits_for), _deps(engine, waited_by),
-                   timings(row, events, system_clock()))
+                   timings(row, events, system_clock()), forks[0] if forks else None)
 
 
 def _deps(engine: Engine, pairs: list[tuple[str, float]]) -> list[Dependency]:

@@ -196,10 +196,13 @@ class Worker:
             # claimed again, or the lease ran out while this waited for a thread: another worker may run it
             raise LeaseLostError(f"execution {execution_id}: the lease was lost before this activation began")
         if row.type == "CONNECTION":
-            return run_connection(
-                row, row.last_seq, self.clock, lambda event: self._record(execution_id, fence, event),
-                self._secrets.pop(execution_id, None), self.store.get_connector,
+            decision = run_connection(
+                row, self.store.load_events(execution_id), self.clock, self._secrets.get(execution_id),
+                self.store.get_connector,
             )
+            if decision.kind == "end":  # kept in memory across its backoffs until then
+                self._secrets.pop(execution_id, None)
+            return decision
         events = self.store.load_events(execution_id)
         history = replay_history(events)  # the current attempt, without control markers
         try:
@@ -214,9 +217,6 @@ class Worker:
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
         ctx.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs
         return run_handler(ctx, flow)
-
-    def _record(self, execution_id: str, fence: int, event: Event) -> None:
-        self.store.commit(Commit(execution_id, fence, events=[event]))
 
     def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
         if decision.kind == "aborted":

@@ -166,11 +166,13 @@ def retry(conn: sqlite3.Connection, eid: str, flow_version: str, now: float) -> 
     return attempt
 
 
-def fork(conn: sqlite3.Connection, new: NewExecution, taken_over: list[Event], marker: ExecutionControlled,
-         now: float) -> None:
-    """Create ``new`` (its ``ExecutionStarted`` is seq 1), copy ``taken_over`` after it
-    as seqs 2.., then record ``marker``."""
+def fork(conn: sqlite3.Connection, new: NewExecution, taken_over: list[Event], children: list[NewExecution],
+         marker: ExecutionControlled, now: float) -> None:
+    """Create ``new`` (its ``ExecutionStarted`` is seq 1), append ``taken_over`` (seqs 2..),
+    create its ``children``, then record ``marker``."""
     insert_execution(conn, new, now)
-    _append(conn, new.id, [Event(seq, e.at, e.body, e.line) for seq, e in enumerate(taken_over, 2)])
+    _append(conn, new.id, taken_over)
+    for child in children:
+        insert_execution(conn, child, now)
     append_marker(conn, new.id, marker, now)
 

@@ -270,13 +270,17 @@ class MessageAnswered(Body, tag="message_answered", frozen=True):
 
 
 class ConnectionAttempt(Body, tag="attempt", frozen=True):
-    """One try of a connection (on the CONNECTION execution's own log)."""
+    """One try of a connection (on the CONNECTION execution's own log). A failure that
+    will be retried records its backoff: ``delay`` (seconds, jitter included) and
+    ``retry_at``, when the next attempt is due; the connection waits on that timer."""
 
     attempt: int
     ok: bool
     seconds: float
     error: ErrorInfo | None = None
     retryable: bool = False
+    delay: float | None = None
+    retry_at: float | None = None
 
 
 class ConnectorSaved(Body, tag="connector_save", frozen=True):
@@ -317,16 +321,28 @@ class AttemptStarted(Body, tag="attempt_started", frozen=True):
     previous_status: str = ""
 
 
+class ForkOrigin(msgspec.Struct, frozen=True):
+    """Where a fork came from: the execution and seq it copied, the children of that
+    history it re-created as its own (original id -> the fork's id) and those it shares
+    read-only (they had ended at the cut)."""
+
+    source: str
+    at_seq: int
+    recreated: dict[str, str] = {}
+    shared: list[str] = []
+
+
 class ExecutionControlled(Body, tag="control", frozen=True):
     """A user changed the execution from outside: ``start``, ``pause``, ``resume``
-    (``flow_version`` set when it was re-pinned), ``fork`` (``detail`` names the source).
-    Not a command: a replay skips it."""
+    (``flow_version`` set when it was re-pinned), ``fork`` (``detail`` names the source,
+    ``fork`` says what the fork took over). Not a command: a replay skips it."""
 
     action: str
     from_status: str
     to_status: str
     flow_version: str | None = None
     detail: str = ""
+    fork: ForkOrigin | None = None
 
 
 EventBody = Union[

@@ -21,6 +21,7 @@ from store.events import (
     ExecutionCancelled,
     ExecutionControlled,
     ExecutionEnded,
+    ForkOrigin,
     StepCompleted,
     replay_history,
 )
@@ -307,7 +308,7 @@ def test_fork_with_a_changed_input(eng: Engine, invoke: Callable[..., Result]) -
     assert eng.get(fork).input_value == {"n": 2} and eng.get(fork).parent_id is None
     assert [e.body for e in eng.history(fork)[1:3]] == [e.body for e in before[1:3]]
     assert eng.history(fork)[3].body == ExecutionControlled("fork", "", "QUEUED", eng.get(original).flow_version,
-                                                            f"forked from {original} at seq 3")
+                                                            f"forked from {original} at seq 3", ForkOrigin(original, 3))
     assert eng.history(original) == before and eng.get(original).output_value == {"result": 11}
 
 

@@ -1,12 +1,16 @@
 """Connector types: the real I/O behind ``this.connect(connector_type=..., **params)``.
 
-The engine runs a CONNECTION execution in a worker thread roughly like this::
+The engine runs a CONNECTION execution in a worker thread, one attempt per activation,
+roughly like this (``engine.connections``)::
 
     params = merge_params(stored, inline)                  # record mask_secrets(params)
     policy, timeout, params = policy_from_params(params)
     connector = get_connector(connector_type)
-    output = run_with_retries(connector, resolve_env(params), idempotency_key=key,
-                              policy=policy, timeout=timeout, on_attempt=record_attempt)
+    outcome = try_once(connector, resolve_env(params), idempotency_key=key, timeout=timeout)
+    # record the attempt; if policy.retries_after(attempt, outcome.error): wait policy.delay(...)
+    # on a durable timer and run the next attempt in a later activation
+
+``run_with_retries`` does the same in one thread, for calls outside the engine.
 """
 
 from engine.connectors.base import Connector, ConnectorError
@@ -17,11 +21,12 @@ from engine.connectors.params import (
     resolve_env,
 )
 from engine.connectors.registry import get_connector, known_types
-from engine.connectors.retry import RetryPolicy, policy_from_params, run_with_retries
+from engine.connectors.retry import Outcome, RetryPolicy, policy_from_params, run_with_retries, try_once
 
 __all__ = [
     "Connector",
     "ConnectorError",
+    "Outcome",
     "RetryPolicy",
     "get_connector",
     "is_secret_key",
@@ -31,4 +36,5 @@ __all__ = [
     "policy_from_params",
     "resolve_env",
     "run_with_retries",
+    "try_once",
 ]

@@ -141,7 +141,7 @@ def _status_error(where: str, exc: urllib.error.HTTPError) -> ConnectorError:
     if exc.headers.get("Retry-After"):
         details["retry_after"] = exc.headers["Retry-After"]
     if retryable:
-        advice = "the server is unavailable or throttling; it will be retried if retries are set"
+        advice = "the server is unavailable or throttling, so the same request may succeed later"
     else:
         advice = "the request was refused; fix the url, parameters or credentials"
     kind = "retryable" if retryable else "not retryable"

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -47,6 +47,21 @@ class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         exponential = self.backoff_initial * self.multiplier ** max(attempt - 1, 0)
         capped = min(self.backoff_max, exponential)
         return capped * (1 - self.jitter * rng.random())
+
+    def retries_after(self, attempt: int, error: ConnectorError) -> bool:
+        """Whether attempt number ``attempt`` (from 1), which failed with ``error``, is retried."""
+        return error.retryable and attempt <= self.retries
+
+    def gave_up(self, attempts: int, error: ConnectorError) -> str:
+        """Why no further attempt follows ``attempts`` attempts that ended with ``error``,
+        for the final error message."""
+        made = f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+        if not error.retryable:
+            return f"{made}: this failure is not retryable"
+        if self.retries == 0:
+            return f"{made}: no retries were allowed (retries=0); set retries=N to retry a temporary failure"
+        return (f"{made}: the retry budget (retries={self.retries}) is spent; raise retries or retry_backoff "
+                "if the failure is temporary")
 
 
 def policy_from_params(
@@ -95,6 +110,42 @@ def policy_from_params(
     return policy, None if timeout is None else float(timeout), remaining
 
 
+class Outcome(NamedTuple):
+    """One attempt: the result, or the error; and how long it took in seconds."""
+
+    result: dict[str, Any] | None
+    error: ConnectorError | None
+    seconds: float
+
+
+def try_once(
+    connector: Connector,
+    params: dict[str, Any],
+    *,
+    idempotency_key: str,
+    timeout: float | None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Outcome:
+    """Run ``connector`` once. A connector bug (any exception but ``ConnectorError``) and a
+    result that cannot be recorded become non-retryable errors, so every attempt has an outcome."""
+    started = clock()
+    try:
+        raw = connector.run(params, idempotency_key=idempotency_key, timeout=timeout)
+        return Outcome(_checked(connector, raw), None, clock() - started)
+    except ConnectorError as exc:
+        error = exc
+    except Exception as exc:  # a connector bug must still become a recorded attempt
+        logger.exception("%s connector raised %s", connector.name, type(exc).__name__)
+        error = ConnectorError(
+            f"{connector.name} connector raised {type(exc).__name__}: {exc}; this is a bug in "
+            "the connector, which should raise ConnectorError",
+            retryable=False,
+            details={"exception_type": type(exc).__name__},
+        )
+        error.__cause__ = exc
+    return Outcome(None, error, clock() - started)
+
+
 def run_with_retries(
     connector: Connector,
     params: dict[str, Any],
@@ -107,7 +158,11 @@ def run_with_retries(
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
-    """Run a connector, retrying retryable failures with exponential backoff.
+    """Run a connector in this thread, retrying retryable failures with exponential backoff.
+
+    For calls outside the engine (a connector's own tests, scripts): the engine runs a
+    CONNECTION execution one attempt per activation instead, with each backoff a durable
+    timer (``engine.connections``). Both follow the same ``policy``.
 
     Args:
         connector: The connector to call.
@@ -116,7 +171,7 @@ def run_with_retries(
         policy: How many retries and how long to wait between them.
         timeout: Seconds allowed per attempt.
         on_attempt: Called after every attempt, successful or not, before any backoff sleep.
-        sleep: Waits between attempts (injected by tests and by the engine's clock).
+        sleep: Waits between attempts (injected by tests).
         rng: Source of jitter; a fresh ``random.Random()`` by default.
         clock: Monotonic clock used to measure attempt durations.
 
@@ -131,30 +186,16 @@ def run_with_retries(
     attempt = 0
     while True:
         attempt += 1
-        started = clock()
-        try:
-            raw = connector.run(params, idempotency_key=idempotency_key, timeout=timeout)
-            result = _checked(connector, raw)
-        except ConnectorError as exc:
-            error = exc
-        except Exception as exc:  # a connector bug must still become a recorded attempt
-            logger.exception("%s connector raised %s", connector.name, type(exc).__name__)
-            error = ConnectorError(
-                f"{connector.name} connector raised {type(exc).__name__}: {exc}; this is a bug in "
-                "the connector, which should raise ConnectorError",
-                retryable=False,
-                details={"exception_type": type(exc).__name__},
-            )
-            error.__cause__ = exc
-        else:
-            on_attempt(attempt, result, None, clock() - started)
-            return result
-        on_attempt(attempt, None, error, clock() - started)
-        if not error.retryable or attempt > policy.retries:
-            raise error
+        outcome = try_once(connector, params, idempotency_key=idempotency_key, timeout=timeout, clock=clock)
+        on_attempt(attempt, outcome.result, outcome.error, outcome.seconds)
+        if outcome.error is None:
+            assert outcome.result is not None
+            return outcome.result
+        if not policy.retries_after(attempt, outcome.error):
+            raise outcome.error
         wait = policy.delay(attempt, rng)
         logger.info(
-            "%s attempt %d failed (%s); retrying in %.2fs", connector.name, attempt, error, wait
+            "%s attempt %d failed (%s); retrying in %.2fs", connector.name, attempt, outcome.error, wait
         )
         sleep(wait)
 

@@ -116,6 +116,10 @@ class Engine:
         except FormError as exc:
             raise EngineError(f"answer to message {message.id} ({message.subject!r}) refused: {exc}; the execution keeps waiting") from None
         try:
+            values.encode(answer)
+        except values.UnrecordableValueError as exc:
+            raise EngineError(f"answer to message {message.id} ({message.subject!r}) refused: {exc}; the execution keeps waiting") from None
+        try:
             self.store.answer_message(message.id, answer)
         except ValueError as exc:
             raise EngineError(str(exc)) from None
@@ -125,8 +129,11 @@ class Engine:
         """Store a connector; inline parameters of ``this.connect(name, ...)`` override its values."""
         try:
             get_connector(connector_type)
+            values.encode(value)
         except ConnectorError as exc:
             raise EngineError(str(exc)) from None
+        except values.UnrecordableValueError as exc:
+            raise EngineError(f"connector {name!r} cannot be saved: {exc}") from None
         self.store.save_connector(ConnectorWrite(check_flow_name(name), connector_type.upper(), value, description))
 
     def worker(self, **options: Any) -> Worker:

@@ -29,7 +29,7 @@ def _kwargs(values: Any) -> str:
 
 
 def clock_time(ts: float) -> str:
-    return format_time(ts, fmt="%H:%M:%S.%f")
+    return format_time(ts, clock=True)
 
 
 def event_summary(event: Event) -> tuple[str, str]:

@@ -38,7 +38,8 @@ class EngineGroup(click.Group):
         except (EngineError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
         except click.UsageError as exc:
-            where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+            path = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
+            where = f"; see `engine {' '.join(path)} --help`" if path else ""
             line = click.ClickException(exc.format_message().rstrip(".") + where)
             line.exit_code = exc.exit_code
             raise line from None

@@ -113,11 +113,8 @@ class Engine:
             raise EngineError(f"message {message.id} ({message.subject!r}) is {message.status}, not waiting for an answer")
         try:
             answer = validate_response(message.form or [], response)
-        except FormError as exc:
-            raise EngineError(f"answer to message {message.id} ({message.subject!r}) refused: {exc}; the execution keeps waiting") from None
-        try:
             values.encode(answer)
-        except values.UnrecordableValueError as exc:
+        except (FormError, values.UnrecordableValueError) as exc:
             raise EngineError(f"answer to message {message.id} ({message.subject!r}) refused: {exc}; the execution keeps waiting") from None
         try:
             self.store.answer_message(message.id, answer)

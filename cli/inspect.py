@@ -21,7 +21,7 @@ from cli.inspect_render import (
     replay_lines,
     stream_line,
 )
-from cli.main import EngineOpener, cli, pass_engine, pass_opener
+from cli.main import CONCURRENCY, EngineOpener, cli, pass_engine, pass_opener
 from cli.render import echo_json, echo_lines, execution_dict, format_time, print_table
 from engine import debugger
 from engine import details as details_mod
@@ -73,7 +73,7 @@ def _seconds(value: float | None) -> str:
 @click.option("--project", help="Only executions in this project.")
 @click.option("--parent", "parent_id", help="Only children of this execution.")
 @click.option("--since", help="Only executions created since: 10m, 2h, 1d, or an ISO date.")
-@click.option("--limit", default=50, show_default=True, help="At most this many (0: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="At most this many (0: all).")
 @json_option
 @pass_engine
 def ls(engine: Engine, status: str | None, flow: str | None, project: str | None, parent_id: str | None,
@@ -320,7 +320,7 @@ def export(engine: Engine, execution_id: str, output: str | None) -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@click.option("--concurrency", default=4, show_default=True, help="Activations the embedded worker runs at once.")
+@click.option("--concurrency", type=CONCURRENCY, default=4, show_default=True, help="Activations the embedded worker runs at once.")
 @click.option("--exit-after", type=int, hidden=True, help="Stop after this many saves (for tests).")
 @strict_option
 @pass_engine

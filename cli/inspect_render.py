@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import click
@@ -30,7 +29,7 @@ def _kwargs(values: Any) -> str:
 
 
 def clock_time(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+    return format_time(ts, clock=True)
 
 
 def event_summary(event: Event) -> tuple[str, str]:
@@ -46,7 +45,7 @@ def event_summary(event: Event) -> tuple[str, str]:
     if kind == "output":
         return f"{'save' if b.replace else 'set_output'}({_kwargs(b.values)})", ""
     if kind == "now":
-        return "now()", dt.datetime.fromtimestamp(b.value).isoformat(sep=" ", timespec="milliseconds")
+        return "now()", format_time(b.value)
     if kind in ("random", "uuid"):
         return f"{kind}()", short(b.value)
     if kind == "step":

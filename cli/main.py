@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -20,17 +21,30 @@ from engine.api import Engine, default_db_path
 from engine.determinism import scan_directory, scan_file, scan_flow
 from engine.errors import EngineError
 from engine.inspect import check_synced
+from store import values
 from store.sqlite import StoreError
 
 
 class EngineGroup(click.Group):
-    """Turns engine errors into one line on stderr and a non-zero exit."""
+    """Turns engine errors and a command's usage errors into one line on stderr and a
+    non-zero exit (2 for usage errors, as click has it)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            check_text(arg, "command-line argument")
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (EngineError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
+        except click.UsageError as exc:
+            path = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
+            where = f"; see `engine {' '.join(path)} --help`" if path else ""
+            line = click.ClickException(exc.format_message().rstrip(".") + where)
+            line.exit_code = exc.exit_code
+            raise line from None
         except sqlite3.DatabaseError as exc:  # a read of a damaged file (writes raise StoreError)
             path = ctx.obj.path if isinstance(ctx.obj, EngineOpener) else "the database"
             raise click.ClickException(
@@ -60,6 +74,42 @@ class EngineOpener:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def check_text(text: str, what: str) -> str:
+    """``text`` if it is valid UTF-8; else a one-line error (argv that is not UTF-8
+    reaches Python as lone surrogates, which cannot be stored)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise click.ClickException(
+            f"{what} '{shown}' is not valid UTF-8 text; pass text in UTF-8 (check LANG/LC_ALL and the "
+            "encoding of the script that runs engine), or binary data as base64"
+        ) from None
+    return text
+
+
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses nan and inf (click's range lets nan through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def json_value(text: str, option: str) -> Any:
+    """``text`` parsed as JSON (``json.JSONDecodeError`` if it is not JSON); nesting so
+    deep that the parser gives up is a one-line error."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise click.BadParameter(
+            f"the JSON value is nested too deeply; values may nest at most {values.MAX_NESTING} lists or dicts deep",
+            param_hint=option,
+        ) from None
+
+
 def pass_engine(f: F) -> F:
     """Pass the opened ``Engine`` as the command's first argument."""
 
@@ -86,12 +136,18 @@ def cli(ctx: click.Context, db_path: str | None, synchronous: str | None, verbos
     ctx.call_on_close(ctx.obj.close)
 
 
+#: The ranges of the worker's numeric options (``engine worker``, ``engine dev``).
+CONCURRENCY = click.IntRange(1, 1024)
+LEASE_SECONDS = FiniteRange(0, 86400, min_open=True)
+POLL_SECONDS = FiniteRange(0, 60)
+
+
 def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, Any]:
     """``-i KEY=VALUE`` pairs (values parsed as JSON where they parse) over ``--inputs JSON``."""
     inputs: dict[str, Any] = {}
     if inputs_json:
         try:
-            inputs = json.loads(inputs_json)
+            inputs = json_value(inputs_json, "--inputs")
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--inputs") from None
         if not isinstance(inputs, dict):
@@ -101,7 +157,7 @@ def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, A
         if not sep or not key:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-i")
         try:
-            inputs[key] = json.loads(raw)
+            inputs[key] = json_value(raw, "-i")
         except json.JSONDecodeError:
             inputs[key] = raw
     return inputs
@@ -134,8 +190,8 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
         if not path.is_file():
             raise EngineError(f"flow file {target} does not exist")
         report_findings(scan_file(path), strict, "nothing was registered or started")
+        flow = engine.register_file(path).name  # first: a bad TARGET is an error, a bad sibling a warning
         engine.sync_flows(path.parent, keep_projects=True)
-        flow = engine.register_file(path).name
     else:
         report_findings(scan_flow(engine.store, flow), strict, "the execution was not started")
     execution_id = engine.start(flow, inputs, name=name)
@@ -154,10 +210,11 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
 
 
 @cli.command()
-@click.option("--concurrency", default=16, show_default=True, help="Activations run at once.")
+@click.option("--concurrency", type=CONCURRENCY, default=16, show_default=True, help="Activations run at once.")
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is queued, running or on a timer.")
-@click.option("--lease", "lease_seconds", default=15.0, show_default=True, help="Lease length in seconds.")
-@click.option("--poll", "poll_interval", default=0.005, show_default=True, help="Seconds between checks for work from other processes.")
+@click.option("--lease", "lease_seconds", type=LEASE_SECONDS, default=15.0, show_default=True, help="Lease length in seconds.")
+@click.option("--poll", "poll_interval", type=POLL_SECONDS, default=0.005, show_default=True,
+              help="Seconds between checks for work from other processes.")
 @pass_engine
 def worker(engine: Engine, concurrency: int, until_idle: bool, lease_seconds: float, poll_interval: float) -> None:
     """Run executions from the database until stopped (Ctrl-C)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.main import cli, pass_engine
+from cli.main import cli, json_value, pass_engine
 from cli.render import echo_json, format_time, print_table
 from engine.api import Engine
 from engine.connections import mask_recorded
@@ -22,7 +22,7 @@ def _object(pairs: tuple[str, ...], whole: str | None, option: str, *, json_valu
     result: dict[str, Any] = {}
     if whole:
         try:
-            result = json.loads(whole)
+            result = json_value(whole, "--json")
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--json") from None
         if not isinstance(result, dict):
@@ -33,7 +33,7 @@ def _object(pairs: tuple[str, ...], whole: str | None, option: str, *, json_valu
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=option)
         if json_values:
             try:
-                result[key] = json.loads(raw)
+                result[key] = json_value(raw, option)
                 continue
             except json.JSONDecodeError:
                 pass

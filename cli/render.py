@@ -39,10 +39,17 @@ def event_dict(event: Event) -> dict[str, Any]:
     return {"seq": event.seq, "kind": event.kind, "at": event.at, "line": event.line, "data": body_to_builtins(event.body)}
 
 
-def format_time(ts: float | None) -> str:
+def format_time(ts: float | None, *, clock: bool = False) -> str:
+    """A local date and time to the millisecond (with ``clock``, the time only); a time
+    no calendar can show (a timer recorded with an absurd due time by an older engine)
+    is shown as its number."""
     if ts is None:
         return "-"
-    return dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="milliseconds")
+    try:
+        text = dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="milliseconds")
+    except (ValueError, OverflowError, OSError):
+        return f"{ts!r} (not a date)"
+    return text.partition(" ")[2] if clock else text
 
 
 def is_terminal() -> bool:

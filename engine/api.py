@@ -113,7 +113,8 @@ class Engine:
             raise EngineError(f"message {message.id} ({message.subject!r}) is {message.status}, not waiting for an answer")
         try:
             answer = validate_response(message.form or [], response)
-        except FormError as exc:
+            values.encode(answer)
+        except (FormError, values.UnrecordableValueError) as exc:
             raise EngineError(f"answer to message {message.id} ({message.subject!r}) refused: {exc}; the execution keeps waiting") from None
         try:
             self.store.answer_message(message.id, answer)
@@ -125,8 +126,11 @@ class Engine:
         """Store a connector; inline parameters of ``this.connect(name, ...)`` override its values."""
         try:
             get_connector(connector_type)
+            values.encode(value)
         except ConnectorError as exc:
             raise EngineError(str(exc)) from None
+        except values.UnrecordableValueError as exc:
+            raise EngineError(f"connector {name!r} cannot be saved: {exc}") from None
         self.store.save_connector(ConnectorWrite(check_flow_name(name), connector_type.upper(), value, description))
 
     def worker(self, **options: Any) -> Worker:

@@ -16,7 +16,13 @@ MAX_TEXT = 64 * 1024
 
 
 def shorten(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` cut to ``limit`` characters, keeping its start and its end."""
+    """``text`` cut to ``limit`` characters, keeping its start and its end; lone
+    surrogates (bytes decoded with ``surrogateescape``) are written as ``\\udcXX``."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) <= limit:
         return text
     keep = (limit - 40) // 2
@@ -33,6 +39,7 @@ def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None)
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ in ("builtins", "flow_api.exceptions") else f"{cls.__module__}.{cls.__qualname__}"
     args = list(exc.args) if all(isinstance(a, (str, int, float, bool, type(None))) for a in exc.args) else []
+    args = [shorten(a) if isinstance(a, str) else a for a in args]
     return ErrorInfo(name, shorten(str(exc)), shorten(text), args if len(repr(args)) <= MAX_TEXT else [])
 
 

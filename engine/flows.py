@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import linecache
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -14,6 +15,8 @@ import msgspec
 
 from engine.errors import EngineError
 from store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. -]{0,199}$")
 
@@ -38,6 +41,22 @@ class LoadedFlow(msgspec.Struct, frozen=True):
     handler: Callable[..., Any]
 
 
+def _shown(path: Path) -> str:
+    """A path for a message, non-UTF-8 bytes of its name written as ``\\xNN``."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _text_path(path: Path) -> Path:
+    """``path`` if its name and folders are valid text (they are stored and shown)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise EngineError(
+            f"the path of flow file {_shown(path)} is not UTF-8; rename the file (and its folders) in UTF-8"
+        ) from None
+    return path
+
+
 def check_flow_name(name: str) -> str:
     """Refuse names that could escape a folder or confuse the CLI (``..``, ``/``)."""
     if not _NAME.match(name) or ".." in name:
@@ -56,8 +75,12 @@ def sync_directory(store: SqliteStore, directory: str | Path, *, keep_projects: 
     project."""
     synced = []
     for path, project in flow_files(directory):
-        registered = store.get_flow(path.stem) if keep_projects else None
-        synced.append(register_file(store, path, registered.project if registered else project))
+        try:  # one file that cannot be a flow must not stop the others (nor `engine run` of one)
+            registered = store.get_flow(check_flow_name(_text_path(path).stem)) if keep_projects else None
+            synced.append(register_file(store, path, registered.project if registered else project))
+        except EngineError as exc:
+            shown, why = _shown(path), str(exc)
+            log.warning("%s; skipped it", why if shown in why else f"{why} (file {shown})")
     return synced
 
 
@@ -77,15 +100,21 @@ def flow_files(directory: str | Path) -> list[tuple[Path, str]]:
 
 def register_file(store: SqliteStore, path: Path, project: str | None = None) -> SyncedFlow:
     """Register one flow file; ``project`` None keeps a registered flow's project (else ``default``)."""
+    where = str(_text_path(path.resolve()))
     name = check_flow_name(path.stem)
     try:
         source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EngineError(f"cannot read flow file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise EngineError(
+            f"flow file {_shown(path)} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise EngineError(f"cannot read flow file {_shown(path)}: {exc.strerror or exc}") from None
     before = store.get_flow(name)
     if project is None:
         project = before.project if before is not None else "default"
-    version = store.put_flow(name, source, project=project, path=str(path.resolve()))
+    version = store.put_flow(name, source, project=project, path=where)
     return SyncedFlow(name, project, version, str(path), before is None or before.version != version)
 
 

@@ -21,6 +21,12 @@ import math
 from typing import Any
 
 _TYPES: dict[str, Any] = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
+#: The settings of a field whose type is checked: (key, accepted types, what to say).
+_SETTINGS: tuple[tuple[str, Any, str], ...] = (
+    ("element", str, "a string"), ("type", str, "a string"), ("label", str, "a string"),
+    ("description", str, "a string"), ("required", bool, "True or False"),
+    ("order", (int, float), "a number"), ("options", (list, tuple), "a list of allowed values"),
+)
 _TRUE, _FALSE = ("true", "yes", "y", "1", "on"), ("false", "no", "n", "0", "off")
 
 
@@ -39,7 +45,10 @@ def normalise_form(body: Any, request: str | None) -> list[dict[str, Any]] | Non
     if not isinstance(properties, dict) or not properties:
         raise FormError("a message body must be {'type': 'object', 'properties': {name: {...}, ...}} "
                         f"or a dict of fields, not {body!r}")
-    required = set(body.get("required", [])) if "properties" in body else set()
+    listed = body.get("required", []) if "properties" in body else []
+    if not isinstance(listed, (list, tuple)) or not all(isinstance(n, str) for n in listed):
+        raise FormError(f"'required' must be a list of field names, not {listed!r}")
+    required = set(listed)
     if "properties" in body and not required <= set(properties):
         raise FormError(f"'required' names unknown field(s) {sorted(required - set(properties))}")
     fields = [_field(name, spec, position, name in required) for position, (name, spec) in enumerate(properties.items())]
@@ -49,10 +58,17 @@ def normalise_form(body: Any, request: str | None) -> list[dict[str, Any]] | Non
 def _field(name: Any, spec: Any, position: int, required: bool) -> dict[str, Any]:
     if not isinstance(name, str) or not isinstance(spec, dict):
         raise FormError(f"form field {name!r} must be a name with a dict of settings, not {spec!r}")
+    for key, expected, what in _SETTINGS:
+        given = spec.get(key)
+        if key in spec and (not isinstance(given, expected) or (key == "order" and isinstance(given, bool))):
+            raise FormError(f"form field {name!r}: {key!r} must be {what}, not {given!r}")
     element = spec.get("element", spec.get("type", "string"))
     kind = spec.get("type") or (element if element in _TYPES else "string")
     if kind not in _TYPES:
         raise FormError(f"form field {name!r} has unknown type {kind!r}; use {', '.join(_TYPES)}")
+    for option in spec.get("options", ()):
+        if _coerce(option, kind) is None:
+            raise FormError(f"form field {name!r}: option {option!r} is not {_article(kind)}")
     field = {"name": name, "label": spec.get("label", name), "type": kind, "element": element,
              "required": bool(spec.get("required")) or required, "order": spec.get("order", position)}
     for optional in ("default", "options", "description"):

@@ -365,6 +365,10 @@ class ReplayContext(ResourceCommands, OutsideCommands):
         body = self._recorded("sleep")
         if body is None:
             assert self.live is not None
+            try:
+                seconds = values.check_seconds(seconds, "sleep")
+            except values.UnrecordableValueError as exc:
+                raise self._fail("sleep", "", InvalidInputError(f"execution {self.execution_id}: {exc}")) from None
             body = self._append(SleepStarted(seconds, self.live.now() + seconds)).body
         assert isinstance(body, SleepStarted)
         if self._outcome() is not None:
@@ -455,7 +459,10 @@ class ReplayContext(ResourceCommands, OutsideCommands):
                 raise self._fail("wait_for", identity, ResourceNotFoundError(
                     f"execution {self.execution_id}: cannot wait for unknown execution(s) {', '.join(unknown)}"
                 ))
-            deadline = None if timeout is None else self.live.now() + timeout
+            try:
+                deadline = None if timeout is None else self.live.now() + values.check_seconds(timeout, "timeout")
+            except values.UnrecordableValueError as exc:
+                raise self._fail("wait_for", identity, InvalidInputError(f"execution {self.execution_id}: wait_for: {exc}")) from None
             paused = [i for i in dict.fromkeys(ids) if statuses[i] == "PAUSED" and self._is_my_child(i)]
             wait = WaitStarted(list(ids), return_when, deadline, paused)
             body = self._commit(wait, start=paused) if paused else self._append(wait).body

@@ -41,6 +41,10 @@ class OutsideCommands(_Host):
         self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None
     ) -> Any:
         subject, message = str(subject), "" if message is None else str(message)
+        try:  # refused before it is recorded: the subject is the command's identity in the log
+            _text(subject, "its subject")
+        except values.UnrecordableValueError as exc:
+            raise InvalidInputError(f"execution {self.execution_id}: message refused: {exc}") from None
         sent = self._recorded("message", subject)
         if sent is None:
             sent = self._send_message(subject, message, body, request, wait, timeout)
@@ -72,9 +76,10 @@ class OutsideCommands(_Host):
         assert self.live is not None
         try:
             form = normalise_form(body, request)
-            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
-                raise FormError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+            if timeout is not None:
+                timeout = values.check_seconds(timeout, "timeout")
             form = values.roundtrip(form)
+            _text(message, "its text")
         except (FormError, values.UnrecordableValueError) as exc:
             raise self._fail("message", subject, InvalidInputError(
                 f"execution {self.execution_id}: message {subject!r}: {exc}"
@@ -160,3 +165,10 @@ class OutsideCommands(_Host):
             ConnectorSaved(name, connector_type.upper(), mask_recorded(encoded)),
             connectors=[ConnectorWrite(name, connector_type.upper(), encoded)],
         )
+
+
+def _text(text: str, what: str) -> None:
+    try:
+        values.encode(text)
+    except values.UnrecordableValueError as exc:
+        raise values.UnrecordableValueError(f"{what}: {exc}") from None

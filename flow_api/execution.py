@@ -129,7 +129,11 @@ class Execution:
         return self._runtime.step(fn, args, kwargs, name)
 
     def sleep(self, seconds: float) -> None:
-        """A durable timer: the execution waits holding no process, then continues."""
+        """A durable timer: the execution waits holding no process, then continues.
+
+        ``seconds`` must be a finite number from 0 to 10 years; anything else raises
+        ``InvalidInputError`` (recorded, so a replay raises it again).
+        """
         self._runtime.sleep(float(seconds))
 
     # -- children and dependencies ---------------------------------------------------

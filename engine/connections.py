@@ -2,7 +2,7 @@
 attempt on the connection's own log, then its result as the output.
 
 Secrets: the parameters are recorded with literal secrets masked (``***``, see
-``mask_recorded``); references such as ``'${env:API_TOKEN}'`` are kept and resolved only
+``engine.connectors.masking``); references such as ``'${env:API_TOKEN}'`` are kept and resolved only
 when the connector runs, so the secret itself never reaches the database. The worker
 that creates a connection keeps the unmasked parameters in memory and normally runs it
 itself. Any other worker (after a crash, or when the creator was busy) takes masked
@@ -13,16 +13,16 @@ values from the stored connector they came from; a literal secret given inline t
 
 from __future__ import annotations
 
-import re
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.clock import Clock
 from engine.connectors import (
+    MASK,
     ConnectorError,
     get_connector,
-    is_secret_key,
+    listed_names,
     mask_secrets,
     merge_params,
     policy_from_params,
@@ -34,30 +34,7 @@ from store.events import ConnectionAttempt, ErrorInfo, Event, ExecutionEnded
 from store.faults import fault_point
 from store.model import ConnectorWrite, ExecutionRow
 
-MASK = "***"
-_ENV_REF = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*\}")
-#: What may surround ``${env:NAME}`` in a secret value and still be recorded: ``Bearer ${env:T}``.
-_SCHEME_ONLY = re.compile(r"\s*(?:(?:bearer|basic|token|bot|digest|apikey)\s+)?[\s:]*", re.IGNORECASE)
-
 ConnectorLookup = Callable[[str], "ConnectorWrite | None"]
-
-
-def mask_recorded(value: Any, secret: bool = False) -> Any:
-    """``value`` as it may be recorded or shown: literal secrets masked as ``***``
-    (values under secret-looking keys, URL passwords, ``token=...`` pairs), while
-    ``${env:NAME}`` references, which hold no secret, are kept."""
-    if isinstance(value, Mapping):
-        return {k: mask_recorded(v, secret or is_secret_key(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(mask_recorded(v, secret) for v in value)
-    if isinstance(value, str) and _ENV_REF.search(value):
-        literal = _ENV_REF.sub("", value)  # what is written around the references
-        harmless = _SCHEME_ONLY.fullmatch(literal) if secret else mask_secrets(literal).replace(MASK, "") == literal
-        if harmless:
-            return value
-    if secret:
-        return value if value is None or value == "" else MASK
-    return mask_secrets(value)
 
 
 def connection_spec(
@@ -70,11 +47,12 @@ def connection_spec(
     ``connector`` (re-read the stored connector) or ``inline`` (only in memory).
     """
     params = merge_params(stored, overrides)
-    recorded = mask_recorded(params)
+    listed_names(params)  # refuse a malformed secrets=[...] before anything is recorded
+    recorded = mask_secrets(params)
     spec = {"connector_type": connector_type.upper(), "connector": connector, "params": recorded,
             "idempotency_key": key}
     if recorded != params:
-        spec["secrets"] = "inline" if mask_recorded(dict(overrides)) != overrides else "connector"
+        spec["secrets"] = "inline" if mask_secrets(dict(overrides)) != overrides else "connector"
     return spec, params
 
 
@@ -93,6 +71,7 @@ def run_connection(
     """
     spec = row.input_value
     connector_type, key = spec["connector_type"], spec["idempotency_key"]
+    names = listed_names(spec["params"])
     seq = last_seq
 
     def ended(status: str, message: str | None, output: Any, error: ErrorInfo | None) -> Decision:
@@ -104,29 +83,32 @@ def run_connection(
         fault_point("connection.sent")
         seq += 1
         retryable = bool(error is not None and error.retryable)
-        info = None if error is None else _error_info(error)
+        info = None if error is None else _error_info(error, names)
         record(Event(seq, clock(), ConnectionAttempt(attempt, error is None, seconds, info, retryable)))
 
     try:
-        params = inline_params if inline_params is not None else _unmasked(row.id, spec, connectors)
+        params = inline_params if inline_params is not None else _unmasked(row.id, spec, connectors, names)
         connector = get_connector(connector_type)
         policy, timeout, rest = policy_from_params(resolve_env(params))
         output = run_with_retries(
             connector, rest, idempotency_key=key, policy=policy, timeout=timeout, on_attempt=on_attempt,
         )
     except ConnectorError as exc:
-        return ended("ENDED_ERROR", str(exc), {"error": mask_secrets(exc.to_dict())}, _error_info(exc))
+        info = _error_info(exc, names)
+        return ended("ENDED_ERROR", info.message, {"error": mask_secrets(exc.to_dict(), names)}, info)
     return ended("ENDED_SUCCESS", None, output, None)
 
 
-def _error_info(error: ConnectorError) -> ErrorInfo:
+def _error_info(error: ConnectorError, names: tuple[str, ...]) -> ErrorInfo:
     """The connector's message says it all; a traceback only for a connector's own bug."""
     cause = error.__cause__
     text = "" if cause is None else "".join(traceback.format_exception(cause))
-    return ErrorInfo("ConnectorError", str(error), text)
+    return ErrorInfo("ConnectorError", mask_secrets(str(error), names), mask_secrets(text, names))
 
 
-def _unmasked(connection_id: str, spec: dict[str, Any], connectors: ConnectorLookup | None) -> dict[str, Any]:
+def _unmasked(
+    connection_id: str, spec: dict[str, Any], connectors: ConnectorLookup | None, names: tuple[str, ...]
+) -> dict[str, Any]:
     """The recorded parameters with masked secrets filled in from the stored connector."""
     params: dict[str, Any] = spec["params"]
     where, name = spec.get("secrets"), spec.get("connector")
@@ -134,7 +116,7 @@ def _unmasked(connection_id: str, spec: dict[str, Any], connectors: ConnectorLoo
         return params
     if where == "connector" and name and connectors is not None:
         stored = connectors(name)
-        filled = _fill(params, stored.value) if stored is not None else params
+        filled = _fill(params, stored.value, names) if stored is not None else params
         if not _has_mask(filled):
             return filled
         raise ConnectorError(
@@ -150,16 +132,16 @@ def _unmasked(connection_id: str, spec: dict[str, Any], connectors: ConnectorLoo
     )
 
 
-def _fill(recorded: Any, source: Any) -> Any:
+def _fill(recorded: Any, source: Any, names: tuple[str, ...]) -> Any:
     """``recorded`` with each value that ``source`` masks to replaced by ``source``'s."""
     if not isinstance(recorded, dict) or not isinstance(source, Mapping):
         return recorded
     out = {}
     for key, value in recorded.items():
-        if key in source and mask_recorded({key: source[key]}) == {key: value}:
+        if key in source and mask_secrets({key: source[key]}, names) == {key: value}:
             out[key] = source[key]
         else:
-            out[key] = _fill(value, source.get(key))
+            out[key] = _fill(value, source.get(key), names)
     return out
 
 

@@ -10,22 +10,20 @@ The engine runs a CONNECTION execution in a worker thread roughly like this::
 """
 
 from engine.connectors.base import Connector, ConnectorError
-from engine.connectors.params import (
-    is_secret_key,
-    mask_secrets,
-    merge_params,
-    resolve_env,
-)
+from engine.connectors.masking import MASK, is_secret_key, listed_names, mask_secrets
+from engine.connectors.params import merge_params, resolve_env
 from engine.connectors.registry import get_connector, known_types
 from engine.connectors.retry import RetryPolicy, policy_from_params, run_with_retries
 
 __all__ = [
     "Connector",
     "ConnectorError",
+    "MASK",
     "RetryPolicy",
     "get_connector",
     "is_secret_key",
     "known_types",
+    "listed_names",
     "mask_secrets",
     "merge_params",
     "policy_from_params",

@@ -68,6 +68,16 @@ def test_missing_or_bad_variable_is_named(value, named):
         ("client_secret", True),
         ("access_token", True),
         ("credentials", True),
+        ("Cookie", True),
+        ("Set-Cookie", True),
+        ("X-Auth", True),
+        ("session_id", True),
+        ("X-Amz-Signature", True),
+        ("sig", True),
+        ("DB_PASS", True),
+        ("--api-key", True),
+        ("bypass", False),
+        ("page", False),
         ("url", False),
         ("headers", False),
         ("method", False),
@@ -93,7 +103,7 @@ def test_mask_secrets_nested_and_inside_strings():
         "password": "***",
         "items": [{"api_key": "***", "name": "n"}],
         "dsn": "host=db user=app password=*** dbname=x",
-        "credentials": "***",
+        "credentials": {"user": "***", "pass": "***"},  # the shape stays, every value is masked
     }
     assert params["password"] == "pw2"
 

@@ -8,7 +8,6 @@ its neighbours.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
@@ -40,6 +39,7 @@ from store.model import (
     MessageRow,
     NewExecution,
     SettingWrite,
+    source_version,
 )
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
@@ -157,7 +157,7 @@ class SqliteStore:
 
     def put_flow(self, name: str, source: str, *, project: str = "default", path: str | None = None) -> str:
         """Register ``source`` as the current version of flow ``name``; returns the version hash."""
-        version = hashlib.sha256(source.encode()).hexdigest()
+        version = source_version(source)
         now = time.time()
 
         def write(conn: sqlite3.Connection) -> None:

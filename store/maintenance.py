@@ -52,19 +52,23 @@ def check(conn: sqlite3.Connection) -> list[str]:
     are seqs 1..N without gaps, starting with ``started``, and ``last_seq`` is N; an ended
     execution has exactly one end event in its current attempt, with its status, and
     nothing after it; leases are held only by RUNNING executions."""
-    integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-    if integrity != ["ok"]:
-        return [f"SQLite integrity: {line}" for line in integrity]
-    problems: list[str] = []
-    problems += _seq_problems(conn)
-    problems += _end_problems(conn)
-    problems += [
-        f"execution {eid}: it is {status} but holds a lease (owner {owner}); only RUNNING executions may"
-        for eid, status, owner in conn.execute(
-            "SELECT id, status, lease_owner FROM executions WHERE lease_owner IS NOT NULL AND status != 'RUNNING'"
-        )
-    ]
-    return problems
+    conn.execute("BEGIN")  # one snapshot for every query, while workers go on writing
+    try:
+        integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            return [f"SQLite integrity: {line}" for line in integrity]
+        problems: list[str] = []
+        problems += _seq_problems(conn)
+        problems += _end_problems(conn)
+        problems += [
+            f"execution {eid}: it is {status} but holds a lease (owner {owner}); only RUNNING executions may"
+            for eid, status, owner in conn.execute(
+                "SELECT id, status, lease_owner FROM executions WHERE lease_owner IS NOT NULL AND status != 'RUNNING'"
+            )
+        ]
+        return problems
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def _seq_problems(conn: sqlite3.Connection) -> Iterator[str]:

@@ -97,6 +97,8 @@ def test_a_backup_taken_while_a_worker_runs_is_a_consistent_moment(engine, queue
     copy.parent.mkdir()
     result = run_cli("db", "backup", str(copy))
     assert result.exit_code == 0, result.output
+    live = run_cli("db", "check")  # one snapshot of a database being written
+    assert live.exit_code == 0, live.output
     wait_until(lambda: ended(db_path) == COUNT, "every execution ended", proc)
     proc.terminate()
     proc.wait()

@@ -11,7 +11,7 @@ import click
 from cli.main import cli, json_value, pass_engine
 from cli.render import echo_json, format_time, print_table
 from engine.api import Engine
-from engine.connections import mask_recorded
+from engine.connectors import mask_secrets
 from engine.errors import EngineError
 from store.model import ConnectorWrite, MessageRow
 
@@ -131,14 +131,14 @@ def connectors_set(engine: Engine, name: str, connector_type: str, pairs: tuple[
     """Create or replace a stored connector; ``this.connect(NAME, **overrides)`` uses it."""
     value = _object(pairs, value_json, "-v", json_values=True)
     engine.save_connector(name, connector_type, value, description)
-    click.echo(f"saved connector {name} ({connector_type.upper()}): {json.dumps(mask_recorded(value))}")
-    if mask_recorded(value) != value:
+    click.echo(f"saved connector {name} ({connector_type.upper()}): {json.dumps(mask_secrets(value))}")
+    if mask_secrets(value) != value:
         click.echo(f"warning: connector {name} holds literal secrets (shown as ***), stored unencrypted in "
                    f"{engine.store.path}; prefer '${{env:NAME}}' references, resolved by the worker", err=True)
 
 
 def _connector_dict(c: ConnectorWrite) -> dict[str, Any]:
-    return {"name": c.name, "connector_type": c.connector_type, "value": mask_recorded(c.value),
+    return {"name": c.name, "connector_type": c.connector_type, "value": mask_secrets(c.value),
             "description": c.description}
 
 

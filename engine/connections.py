@@ -6,7 +6,7 @@ connection is WAITING on a timer whose due time is recorded with the failed atte
 a crash during a backoff loses nothing and the budget counts every recorded attempt.
 
 Secrets: the parameters are recorded with literal secrets masked (``***``, see
-``mask_recorded``); references such as ``'${env:API_TOKEN}'`` are kept and resolved only
+``engine.connectors.masking``); references such as ``'${env:API_TOKEN}'`` are kept and resolved only
 when the connector runs, so the secret itself never reaches the database. The worker
 that creates a connection keeps the unmasked parameters in memory and normally runs it
 itself. Any other worker (after a crash, or when the creator was busy) takes masked
@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.clock import Clock
 from engine.connectors import (
+    MASK,
     ConnectorError,
     get_connector,
-    is_secret_key,
+    listed_names,
     mask_secrets,
     merge_params,
     policy_from_params,
@@ -42,30 +42,7 @@ from store.model import ConnectorWrite, ExecutionRow
 
 log = logging.getLogger(__name__)
 
-MASK = "***"
-_ENV_REF = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*\}")
-#: What may surround ``${env:NAME}`` in a secret value and still be recorded: ``Bearer ${env:T}``.
-_SCHEME_ONLY = re.compile(r"\s*(?:(?:bearer|basic|token|bot|digest|apikey)\s+)?[\s:]*", re.IGNORECASE)
-
 ConnectorLookup = Callable[[str], "ConnectorWrite | None"]
-
-
-def mask_recorded(value: Any, secret: bool = False) -> Any:
-    """``value`` as it may be recorded or shown: literal secrets masked as ``***``
-    (values under secret-looking keys, URL passwords, ``token=...`` pairs), while
-    ``${env:NAME}`` references, which hold no secret, are kept."""
-    if isinstance(value, Mapping):
-        return {k: mask_recorded(v, secret or is_secret_key(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(mask_recorded(v, secret) for v in value)
-    if isinstance(value, str) and _ENV_REF.search(value):
-        literal = _ENV_REF.sub("", value)  # what is written around the references
-        harmless = _SCHEME_ONLY.fullmatch(literal) if secret else mask_secrets(literal).replace(MASK, "") == literal
-        if harmless:
-            return value
-    if secret:
-        return value if value is None or value == "" else MASK
-    return mask_secrets(value)
 
 
 def connection_spec(
@@ -78,11 +55,12 @@ def connection_spec(
     ``connector`` (re-read the stored connector) or ``inline`` (only in memory).
     """
     params = merge_params(stored, overrides)
-    recorded = mask_recorded(params)
+    listed_names(params)  # refuse a malformed secrets=[...] before anything is recorded
+    recorded = mask_secrets(params)
     spec = {"connector_type": connector_type.upper(), "connector": connector, "params": recorded,
             "idempotency_key": key}
     if recorded != params:
-        spec["secrets"] = "inline" if mask_recorded(dict(overrides)) != overrides else "connector"
+        spec["secrets"] = "inline" if mask_secrets(dict(overrides)) != overrides else "connector"
     return spec, params
 
 
@@ -106,61 +84,66 @@ def run_connection(
     ``connectors``: looks up stored connectors, to fill in masked values otherwise.
     """
     spec = row.input_value
+    names = listed_names(spec["params"])
     seq = events[-1].seq
     tries = [e.body for e in replay_history(events) if isinstance(e.body, ConnectionAttempt)]
     if tries and tries[-1].retry_at is not None and clock() < tries[-1].retry_at:
         return Decision("suspend", wake_at=tries[-1].retry_at)  # run before its backoff is over (a resume)
     attempt = len(tries) + 1
     try:
-        params = inline_params if inline_params is not None else _unmasked(row.id, spec, connectors)
+        params = inline_params if inline_params is not None else _unmasked(row.id, spec, connectors, names)
         connector = get_connector(spec["connector_type"])
         policy, timeout, rest = policy_from_params(resolve_env(params))
     except ConnectorError as exc:
-        return _ended(seq, clock(), [], exc)
+        return _ended(seq, clock(), [], names, exc)
     key = spec["idempotency_key"]
     outcome = try_once(connector, rest, idempotency_key=key, timeout=timeout)
     fault_point("connection.sent")
     error, now = outcome.error, clock()
     if error is None:
         done = ConnectionAttempt(attempt, True, outcome.seconds)
-        return _ended(seq, now, [done], None, outcome.result)
-    info = _error_info(error)
+        return _ended(seq, now, [done], names, None, outcome.result)
+    info = _error_info(error, names)
     if policy.retries_after(attempt, error):
         delay = policy.delay(attempt, random.Random(f"{key}:{attempt}"))
         failed = ConnectionAttempt(attempt, False, outcome.seconds, info, True, delay, now + delay)
         log.info("connection %s: %s attempt %d failed (%s); retrying in %.2fs", row.id, connector.name, attempt,
-                 error, delay)
+                 info.message, delay)
         return Decision("suspend", [Event(seq + 1, now, failed)], wake_at=now + delay)
     final = ConnectorError(
         f"{error.message}; {policy.gave_up(attempt, error)}", retryable=error.retryable,
         details={**error.details, "attempts": attempt},
     )
     final.__cause__ = error.__cause__
-    return _ended(seq, now, [ConnectionAttempt(attempt, False, outcome.seconds, info, error.retryable)], final)
+    return _ended(seq, now, [ConnectionAttempt(attempt, False, outcome.seconds, info, error.retryable)], names, final)
 
 
 def _ended(
-    seq: int, at: float, attempts: list[ConnectionAttempt], error: ConnectorError | None, output: Any = None
+    seq: int, at: float, attempts: list[ConnectionAttempt], names: tuple[str, ...], error: ConnectorError | None,
+    output: Any = None,
 ) -> Decision:
     """End the connection: ``attempts`` (the last attempt, if one was made) and the end, in one commit."""
     if error is None:
         status, message, info = "ENDED_SUCCESS", None, None
     else:
-        status, message, info = "ENDED_ERROR", str(error), _error_info(error)
-        output = {"error": mask_secrets(error.to_dict())}
+        info = _error_info(error, names)
+        status, message = "ENDED_ERROR", info.message
+        output = {"error": mask_secrets(error.to_dict(), names)}
     bodies: list[ConnectionAttempt | ExecutionEnded] = [*attempts, ExecutionEnded(status, message, output, info)]
     events = [Event(seq + i, at, body) for i, body in enumerate(bodies, 1)]
     return Decision("end", events, status=status, message=message, output_value=output, error=info)
 
 
-def _error_info(error: ConnectorError) -> ErrorInfo:
+def _error_info(error: ConnectorError, names: tuple[str, ...]) -> ErrorInfo:
     """The connector's message says it all; a traceback only for a connector's own bug."""
     cause = error.__cause__
     text = "" if cause is None else "".join(traceback.format_exception(cause))
-    return ErrorInfo("ConnectorError", str(error), text)
+    return ErrorInfo("ConnectorError", mask_secrets(str(error), names), mask_secrets(text, names))
 
 
-def _unmasked(connection_id: str, spec: dict[str, Any], connectors: ConnectorLookup | None) -> dict[str, Any]:
+def _unmasked(
+    connection_id: str, spec: dict[str, Any], connectors: ConnectorLookup | None, names: tuple[str, ...]
+) -> dict[str, Any]:
     """The recorded parameters with masked secrets filled in from the stored connector."""
     params: dict[str, Any] = spec["params"]
     where, name = spec.get("secrets"), spec.get("connector")
@@ -168,7 +151,7 @@ def _unmasked(connection_id: str, spec: dict[str, Any], connectors: ConnectorLoo
         return params
     if where == "connector" and name and connectors is not None:
         stored = connectors(name)
-        filled = _fill(params, stored.value) if stored is not None else params
+        filled = _fill(params, stored.value, names) if stored is not None else params
         if not _has_mask(filled):
             return filled
         raise ConnectorError(
@@ -184,16 +167,16 @@ def _unmasked(connection_id: str, spec: dict[str, Any], connectors: ConnectorLoo
     )
 
 
-def _fill(recorded: Any, source: Any) -> Any:
+def _fill(recorded: Any, source: Any, names: tuple[str, ...]) -> Any:
     """``recorded`` with each value that ``source`` masks to replaced by ``source``'s."""
     if not isinstance(recorded, dict) or not isinstance(source, Mapping):
         return recorded
     out = {}
     for key, value in recorded.items():
-        if key in source and mask_recorded({key: source[key]}) == {key: value}:
+        if key in source and mask_secrets({key: source[key]}, names) == {key: value}:
             out[key] = source[key]
         else:
-            out[key] = _fill(value, source.get(key))
+            out[key] = _fill(value, source.get(key), names)
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from engine.errors import EngineError
+from store.model import source_version
 from store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,11 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. -]{0,199}$")
 
 class FlowLoadError(EngineError):
     """A flow's script cannot be compiled or has no ``handler``."""
+
+
+class FlowExitError(FlowLoadError):
+    """A flow's script raises ``SystemExit`` (``sys.exit()``) or another ``BaseException`` at
+    module level: loading it must not end the process that loads it."""
 
 
 class SyncedFlow(msgspec.Struct, frozen=True):
@@ -39,6 +45,10 @@ class LoadedFlow(msgspec.Struct, frozen=True):
     filename: str
     module_globals: dict[str, Any]
     handler: Callable[..., Any]
+
+
+class FlowExitsError(EngineError):
+    """A flow file whose script exits at module level: ``flows sync`` refuses it, naming it."""
 
 
 def _shown(path: Path) -> str:
@@ -73,15 +83,18 @@ def sync_directory(store: SqliteStore, directory: str | Path, *, keep_projects: 
     after the file. Unchanged files keep their version. With ``keep_projects``
     (``engine run``, which only sees one folder) flows already registered keep their
     project."""
-    synced = []
+    found = []
     for path, project in flow_files(directory):
         try:  # one file that cannot be a flow must not stop the others (nor `engine run` of one)
-            registered = store.get_flow(check_flow_name(_text_path(path).stem)) if keep_projects else None
-            synced.append(register_file(store, path, registered.project if registered else project))
+            name = check_flow_name(_text_path(path).stem)
+            registered = store.get_flow(name) if keep_projects else None
+            found.append((path, registered.project if registered else project, _read_flow(store, path)))
+        except FlowExitsError:
+            raise  # every load of it would end its loader: refuse the whole sync, naming it
         except EngineError as exc:
             shown, why = _shown(path), str(exc)
             log.warning("%s; skipped it", why if shown in why else f"{why} (file {shown})")
-    return synced
+    return [register_file(store, path, project, source) for path, project, source in found]  # all files read first
 
 
 def flow_files(directory: str | Path) -> list[tuple[Path, str]]:
@@ -98,9 +111,22 @@ def flow_files(directory: str | Path) -> list[tuple[Path, str]]:
     ]
 
 
-def register_file(store: SqliteStore, path: Path, project: str | None = None) -> SyncedFlow:
-    """Register one flow file; ``project`` None keeps a registered flow's project (else ``default``)."""
+def register_file(store: SqliteStore, path: Path, project: str | None = None, source: str | None = None) -> SyncedFlow:
+    """Register one flow file; ``project`` None keeps a registered flow's project (else ``default``).
+    ``source``: the file's text, if ``_read_flow`` has read it already."""
     where = str(_text_path(path.resolve()))
+    name = check_flow_name(path.stem)
+    source = _read_flow(store, path) if source is None else source
+    before = store.get_flow(name)
+    if project is None:
+        project = before.project if before is not None else "default"
+    version = store.put_flow(name, source, project=project, path=where)
+    return SyncedFlow(name, project, version, str(path), before is None or before.version != version)
+
+
+def _read_flow(store: SqliteStore, path: Path) -> str:
+    """The source of flow file ``path``. A new version is loaded once first: one that exits
+    at module level (``sys.exit()``) is refused, since every load of it would end its loader."""
     name = check_flow_name(path.stem)
     try:
         source = path.read_text(encoding="utf-8")
@@ -112,10 +138,14 @@ def register_file(store: SqliteStore, path: Path, project: str | None = None) ->
     except OSError as exc:
         raise EngineError(f"cannot read flow file {_shown(path)}: {exc.strerror or exc}") from None
     before = store.get_flow(name)
-    if project is None:
-        project = before.project if before is not None else "default"
-    version = store.put_flow(name, source, project=project, path=where)
-    return SyncedFlow(name, project, version, str(path), before is None or before.version != version)
+    if before is None or before.version != source_version(source):
+        try:
+            compile_flow(name, source_version(source), source, str(path.resolve()))
+        except FlowExitError as exc:
+            raise FlowExitsError(f"flow file {_shown(path)}: {exc}; nothing was registered") from None
+        except FlowLoadError:
+            pass  # registered all the same: its executions end with this error, `engine check` shows it
+    return source
 
 
 class FlowLoader:
@@ -158,6 +188,12 @@ def compile_flow(name: str, version: str, source: str, path: str | None = None) 
         exec(code, module_globals)
     except Exception as exc:
         raise FlowLoadError(f"flow {name!r} failed while loading: {type(exc).__name__}: {exc}") from exc
+    except BaseException as exc:  # noqa: B036 -- sys.exit() in a flow must not end the worker or the CLI
+        args = ", ".join(repr(arg) for arg in exc.args)
+        raise FlowExitError(
+            f"flow {name!r} raises {type(exc).__name__}({args}) at module level while loading; "
+            "a flow ends by returning from its handler: remove the exit from the module's top level"
+        ) from None
     handler = module_globals.get("handler")
     if not callable(handler):
         raise FlowLoadError(

@@ -3,7 +3,8 @@
 ``engine export ID > h.json`` writes one; ``engine replay --history h.json`` and
 ``flow_api.testing.assert_replays`` replay it without the database it came from, so a
 history from production can guard a flow against nondeterminism in CI. Values travel
-as JSON: bytes come back as base64 text, tuples as lists.
+as JSON: bytes come back as base64 text, tuples as lists. A file is data, not code: a flow
+source in it runs only if it has the hash of the version it claims to be.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.clock import system_clock
 from engine.errors import EngineError
 from engine.inspect import Recorded, ReplayResult, file_code, recorded, replay
 from store.events import ALL_BODIES, Body, Event, EventBody, body_to_builtins
+from store.model import source_version
 
 FORMAT = "engine-history"
 VERSION = 1
@@ -72,15 +74,22 @@ def load_history(source: str | Path | dict[str, Any]) -> Recorded:
     try:
         ex, flow = data["execution"], data["flow"]
         events = [_event(e) for e in data["events"]]
+        sources = {**data.get("other_versions", {}), **({ex.get("flow_version", ""): flow["source"]} if flow.get("source") else {})}
     except (KeyError, TypeError, msgspec.ValidationError) as exc:
         raise EngineError(f"{where} is damaged: {type(exc).__name__}: {exc}") from None
     if not events:
         raise EngineError(f"{where} has no events")
+    for version, text in sources.items():
+        if not isinstance(text, str) or source_version(text) != version:
+            raise EngineError(
+                f"{where}: the flow source given for version {version[:12] or '(none)'} of execution {ex.get('id')} does not "
+                "have that version's hash, so the file was changed after export; refusing to run it: export the "
+                "history again (`engine export ID > FILE`)"
+            )
     return Recorded(
         ex["id"], ex["flow"], ex.get("flow_version", ""), ex.get("status", "?"), events,
         flow.get("source"), flow.get("path"), ex.get("name"), ex.get("project", "default"),
-        ex.get("depth", 0), ex.get("root_id") or ex["id"],
-        {**data.get("other_versions", {}), **({ex.get("flow_version", ""): flow["source"]} if flow.get("source") else {})},
+        ex.get("depth", 0), ex.get("root_id") or ex["id"], sources,
     )
 
 

@@ -12,7 +12,6 @@ a flow, which is what ``engine check``, ``engine flows sync`` and ``engine dev``
 from __future__ import annotations
 
 import difflib
-import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from store.events import (
     ExecutionEnded,
     ExecutionStarted,
 )
-from store.model import ENDED_STATUSES, STATUSES
+from store.model import ENDED_STATUSES, STATUSES, source_version
 
 IN_FLIGHT = tuple(s for s in STATUSES if s not in ENDED_STATUSES)
 
@@ -197,7 +196,7 @@ def file_code(path: str | Path) -> Code:
         source = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EngineError(f"cannot read flow file {file}: {exc}") from None
-    return Code(str(file), hashlib.sha256(source.encode()).hexdigest(), source, str(file.resolve()))
+    return Code(str(file), source_version(source), source, str(file.resolve()))
 
 
 # -- replay ---------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from engine.connections import connection_spec, mask_recorded
-from engine.connectors import ConnectorError, get_connector
+from engine.connections import connection_spec
+from engine.connectors import ConnectorError, get_connector, mask_secrets
 from engine.decision import Suspended
 from engine.forms import FormError, normalise_form
 from engine.ids import child_id
@@ -142,7 +142,7 @@ class OutsideCommands(_Host):
             assert self.live is not None
             found = self.live.connector(name)
             body = ConnectorRead(name, False) if found is None else ConnectorRead(
-                name, True, found.connector_type, mask_recorded(found.value)
+                name, True, found.connector_type, mask_secrets(found.value)
             )
             read = self._append(body).body
         assert isinstance(read, ConnectorRead)
@@ -162,7 +162,7 @@ class OutsideCommands(_Host):
                 f"execution {self.execution_id}: connector {name!r}: {exc}"
             )) from None
         self._commit(
-            ConnectorSaved(name, connector_type.upper(), mask_recorded(encoded)),
+            ConnectorSaved(name, connector_type.upper(), mask_secrets(encoded)),
             connectors=[ConnectorWrite(name, connector_type.upper(), encoded)],
         )
 

@@ -31,7 +31,7 @@ from engine.live import StoreLive
 from engine.replay import ReplayContext
 from store.events import Event, ExecutionEnded, replay_history
 from store.model import Claim, Commit, CommitResult
-from store.sqlite import SqliteStore, StoreError
+from store.sqlite import DatabaseReplacedError, SqliteStore, StoreError
 from store.writes import LeaseLostError
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class Worker:
         When the database cannot be written (disk full, read-only file), the worker logs
         the reason and tries again with a growing pause (up to 5 s); after
         ``max_store_failures`` failures in a row it gives up and raises ``StoreError``.
+        It raises ``DatabaseReplacedError`` at once when the database file was replaced
+        or its -wal deleted.
         """
         failures = 0
         self._last_version = -1
@@ -91,6 +93,8 @@ class Worker:
                     if self._tick(until_idle):
                         return
                     failures = 0
+                except DatabaseReplacedError:
+                    raise  # another file is there now: retrying would write to the old one
                 except StoreError as exc:
                     failures += 1
                     if max_store_failures is not None and failures >= max_store_failures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import msgspec
@@ -58,6 +59,11 @@ class ExecutionRow(msgspec.Struct, frozen=True):
     @property
     def ended(self) -> bool:
         return self.status in ENDED_STATUSES
+
+
+def source_version(source: str) -> str:
+    """A flow version: the SHA-256 of its source (versions are content-addressed)."""
+    return hashlib.sha256(source.encode()).hexdigest()
 
 
 class FlowVersion(msgspec.Struct, frozen=True):

@@ -8,19 +8,19 @@ its neighbours.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from contextlib import closing
 from typing import Any, TypeVar
 
 import msgspec
 
-from store import values
+from store import maintenance, values
+from store.dbfiles import FileWatch, create_private
 from store.events import Event, decode_body
 from store.faults import fault_point
 from store.group_commit import GroupCommit
@@ -39,6 +39,7 @@ from store.model import (
     MessageRow,
     NewExecution,
     SettingWrite,
+    source_version,
 )
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
@@ -63,6 +64,11 @@ class StoreError(Exception):
     """The database cannot be opened or written; the message says what to do."""
 
 
+class DatabaseReplacedError(StoreError):
+    """The database file or its -wal was replaced or deleted under this process: retrying
+    cannot help, so a worker stops."""
+
+
 class SqliteStore:
     """Executions, events, flows, settings, waits and leases in one SQLite file."""
 
@@ -73,7 +79,7 @@ class SqliteStore:
         self.path = str(path)
         self.synchronous = synchronous
         self._local = threading.local()
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         self._writer = self._connect()
         try:
             ensure_schema(self._writer, self.path)
@@ -81,6 +87,7 @@ class SqliteStore:
             raise StoreError(f"cannot use database {self.path}: {exc} (is it an engine database?)") from exc
         except SchemaError as exc:
             raise StoreError(str(exc)) from exc
+        self._watch = FileWatch(self.path)
         self._group = GroupCommit(self._apply_batch)
 
     # -- connections -------------------------------------------------------------
@@ -113,14 +120,44 @@ class SqliteStore:
             self._local.conn = None
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap 'anything new?' probe."""
+        """Changes whenever another connection commits: a cheap 'anything new?' probe.
+        Raises ``DatabaseReplacedError`` when the files were replaced under this process."""
+        self._check_files()
         return int(self._reader.execute("PRAGMA data_version").fetchone()[0])
+
+    def _check_files(self) -> None:
+        what = self._watch.changed()
+        if what is not None:
+            raise DatabaseReplacedError(
+                f"{what} while this process had it open: its writes would go to a file nobody reads, so it "
+                "stopped without writing more; start it again to use the files now there (to copy a live "
+                "database use `engine db backup`, to check one `engine db check`)"
+            )
+
+    # -- looking after the file ---------------------------------------------------
+
+    def backup(self, target: str) -> None:
+        """Copy the database to the new file ``target`` (mode 0600), safe while workers run.
+
+        Raises:
+            StoreError: ``target`` exists or cannot be written.
+        """
+        with closing(self._connect()) as source:
+            try:
+                maintenance.backup(source, target)
+            except maintenance.BackupError as exc:
+                raise StoreError(str(exc)) from None
+
+    def check(self) -> list[str]:
+        """One line per problem found by ``store.maintenance.check``; empty when sound."""
+        with closing(self._connect()) as conn:
+            return maintenance.check(conn)
 
     # -- flows -------------------------------------------------------------------
 
     def put_flow(self, name: str, source: str, *, project: str = "default", path: str | None = None) -> str:
         """Register ``source`` as the current version of flow ``name``; returns the version hash."""
-        version = hashlib.sha256(source.encode()).hexdigest()
+        version = source_version(source)
         now = time.time()
 
         def write(conn: sqlite3.Connection) -> None:
@@ -401,6 +438,7 @@ class SqliteStore:
         return _write_error(self.path, exc)
 
     def _apply_batch(self, items: Sequence[Any]) -> list[Any]:
+        self._check_files()
         conn = self._writer
         results: list[Any] = []
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,7 @@ class HttpLog:
 
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    cookies: list[str] = field(default_factory=list)  #: session cookies handed out by ``/login``
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def to(self, path: str) -> list[dict[str, Any]]:
@@ -55,7 +57,8 @@ class HttpLog:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Routes: ``/json`` (200, JSON saying how often it was hit), ``/status/<code>``.
+    """Routes: ``/json`` (200, JSON saying how often it was hit), ``/status/<code>``,
+    ``/login`` (like ``/json``, with a fresh random session cookie in ``Set-Cookie``).
     No answer repeats a request header or the query, so a secret sent to the server can
     reach the database only through the engine's own recording."""
 
@@ -75,12 +78,17 @@ class _Handler(BaseHTTPRequestHandler):
         parts = url.path.strip("/").split("/")
         if parts[0] == "status":
             code, payload = int(parts[1]), {"error": f"status {parts[1]} on purpose"}
-        elif parts[0] == "json":
+        elif parts[0] in ("json", "login"):
             code, payload = 200, {"hello": "world", "hits": hits}
         else:
             code, payload = 404, {"error": "no such route"}
         data = json.dumps(payload).encode()
         self.send_response(code)
+        if parts[0] == "login":
+            cookie = secrets.token_hex(12)
+            with self.log.lock:
+                self.log.cookies.append(cookie)
+            self.send_header("Set-Cookie", f"session={cookie}; HttpOnly")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

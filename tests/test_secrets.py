@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from engine.connections import connection_spec, mask_recorded
+from engine.connections import connection_spec
+from engine.connectors import mask_secrets
 from outside_support import engine_process, http_server, only_child, outside, run_process  # noqa: F401
 
 
@@ -41,7 +44,7 @@ def test_what_is_recorded_of_connection_parameters():
         "token": None,
         "retries": 2,
     }
-    assert mask_recorded(params) == {
+    assert mask_secrets(params) == {
         "url": "https://bob:***@example.com/x?api_key=***&page=2",
         "headers": {"Authorization": "Bearer ${env:API_TOKEN}", "X-Api-Key": "***", "Accept": "json"},
         "password": "${env:DB_PASSWORD}",  # a reference holds no secret
@@ -158,3 +161,67 @@ def test_an_inline_literal_secret_lost_with_its_worker_fails_clearly(
     assert "a literal secret was given inline to this.connect and is not recorded" in row.output_value["failed"]
     assert "${env:NAME}" in row.output_value["failed"]
     assert http_server.requests == []  # nothing was sent with a masked value
+
+
+#: The secret forms of secret_forms.py, each sent through the environment variable S_<FORM>.
+FORMS = ("query_auth", "query_sig", "cookie", "x_auth", "listed", "arg_password", "arg_user", "arg_pair", "arg_token",
+         "line_p", "line_user")
+
+
+def cli_outputs(run_cli, execution_ids: list[str]) -> list[str]:
+    """What every reading command prints about these executions, as text and as JSON."""
+    outputs = []
+    commands = [["ls"], ["ls", "--json"], ["connectors", "ls"], ["connectors", "show", "api"], ["flows", "ls"]]
+    for eid in execution_ids:
+        commands += [[*cmd, eid] + extra for cmd in (["show"], ["history"]) for extra in ([], ["--json"])]
+        commands += [["export", eid], ["logs", eid], ["tree", eid], ["deps", eid]]
+    for args in commands:
+        result = run_cli(*args)
+        assert result.exit_code == 0, (args, result.output)
+        outputs.append(result.stdout + result.stderr)
+    return outputs
+
+
+def rows_holding(db_path: str, secret: str) -> set[str]:
+    """The tables with a row that holds ``secret`` in any column, as text or inside a blob."""
+    found = set()
+    with closing(sqlite3.connect(db_path)) as conn:
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            for row in conn.execute(f"SELECT * FROM {table}"):
+                if any(secret.encode() in (v if isinstance(v, bytes) else str(v).encode()) for v in row):
+                    found.add(table)
+    return found
+
+
+def test_every_secret_form_is_masked_in_the_database_and_every_output(outside, http_server, db_path, tmp_path, run_cli):
+    values = {form: new_secret(form) for form in FORMS}
+    stored = new_secret("stored-x-auth")
+    set_stored = run_cli("connectors", "set", "api", "--type", "REST", "-v", f"url={http_server.url}/json",
+                         "-v", "headers=" + json.dumps({"X-Auth": stored}))
+    assert set_stored.exit_code == 0 and stored not in set_stored.stdout
+    execution_id = outside.start("secret_forms", {"base": http_server.url})
+    worker = run_process(engine_process(db_path, "worker", "--until-idle"), tmp_path,
+                         **{f"S_{form.upper()}": value for form, value in values.items()})
+    assert worker.returncode == 0, worker.stderr
+    row = outside.get(execution_id)
+    assert row.status == "ENDED_SUCCESS", row.message
+    assert row.output_value["argc"] == ["8\n", "5\n"]  # the commands got every argument (and "-c")
+
+    [login], [through_stored] = http_server.to("/login"), http_server.to("/json")  # the real values were sent
+    assert login["query"] == {"auth": [values["query_auth"]], "sig": [values["query_sig"]], "page": ["1"]}
+    assert (login["headers"]["Cookie"], login["headers"]["X-Auth"]) == (f"sid={values['cookie']}", values["x_auth"])
+    assert login["headers"]["X-Tenant"] == values["listed"]
+    assert through_stored["headers"]["X-Auth"] == stored
+    secrets_sent = [*values.values(), *http_server.cookies]  # and the session cookie the server handed out
+
+    children = [child.id for child in outside.store.children(execution_id)]
+    shown = "\n".join([worker.stdout, worker.stderr, *cli_outputs(run_cli, [execution_id, *children])])
+    assert shown.count("***") >= len(FORMS)
+    files = database_bytes(db_path)
+    assert set(files) == {"engine.db", "engine.db-wal", "engine.db-shm"}
+    for secret in [*secrets_sent, stored]:
+        assert secret not in shown
+    for secret in secrets_sent:
+        for name, data in files.items():
+            assert secret.encode() not in data, f"{secret} is in {name}"
+    assert rows_holding(db_path, stored) == {"connectors"}  # a literal kept where the worker reads it, nowhere else

@@ -14,23 +14,21 @@ roughly like this (``engine.connections``)::
 """
 
 from engine.connectors.base import Connector, ConnectorError
-from engine.connectors.params import (
-    is_secret_key,
-    mask_secrets,
-    merge_params,
-    resolve_env,
-)
+from engine.connectors.masking import MASK, is_secret_key, listed_names, mask_secrets
+from engine.connectors.params import merge_params, resolve_env
 from engine.connectors.registry import get_connector, known_types
 from engine.connectors.retry import Outcome, RetryPolicy, policy_from_params, run_with_retries, try_once
 
 __all__ = [
     "Connector",
     "ConnectorError",
+    "MASK",
     "Outcome",
     "RetryPolicy",
     "get_connector",
     "is_secret_key",
     "known_types",
+    "listed_names",
     "mask_secrets",
     "merge_params",
     "policy_from_params",

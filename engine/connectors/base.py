@@ -12,7 +12,7 @@ import msgspec
 
 _S = TypeVar("_S", bound="ParamSpec")
 
-ENGINE_KEYS = ("retries", "retry_backoff", "timeout")
+ENGINE_KEYS = ("retries", "retry_backoff", "timeout", "secrets")
 """Parameters the engine takes out (``retry.policy_from_params``) before a connector sees them."""
 
 
@@ -88,7 +88,7 @@ def parse_params(connector: str, params: dict[str, Any], spec: type[_S]) -> _S:
         known = ", ".join(spec.__struct_encode_fields__)
         hint = ""
         if any(key in params for key in ENGINE_KEYS):
-            hint = " (retries, retry_backoff and timeout are taken out by retry.policy_from_params)"
+            hint = " (retries, retry_backoff, timeout and secrets are taken out by retry.policy_from_params)"
         raise ConnectorError(
             f"{connector} parameters are invalid: {exc}; accepted parameters are {known}{hint}",
             retryable=False,

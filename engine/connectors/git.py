@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.connectors.base import ConnectorError, ParamSpec, excerpt, parse_params
 from engine.connectors.command import run_process
-from engine.connectors.params import mask_secrets
+from engine.connectors.masking import mask_secrets
 
 logger = logging.getLogger(__name__)
 

@@ -1,32 +1,18 @@
-"""Connection parameters: merging stored and inline values, ``${env:NAME}`` references, masking.
+"""Connection parameters: merging stored and inline values, resolving ``${env:NAME}`` references.
 
 The intended order is: ``merge_params`` (stored connection, then inline overrides), record
-``mask_secrets`` of the result, then ``resolve_env`` just before the connector runs, so resolved
-secrets never reach the history.
+``masking.mask_secrets`` of the result, then ``resolve_env`` just before the connector runs, so
+resolved secrets never reach the history.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from engine.connectors.base import ConnectorError
-
-MASK = "***"
-
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "authorization", "credentials")
-_SECRET_KEY = re.compile("|".join(_SECRET_WORDS), re.IGNORECASE)
-_ENV_REF = re.compile(r"\$\{env:([^}]*)\}")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# user:password@ in URLs and DSNs such as postgresql://user:pw@host/db.
-_URL_USERINFO = re.compile(r"(://[^/@:\s]*):([^@\s]*)@")
-# name=value pairs with a secret-looking name: query strings, libpq DSNs, command lines.
-_SECRET_PAIR = re.compile(
-    r"([\w.-]*(?:" + "|".join(_SECRET_WORDS) + r")[\w.-]*=)('[^']*'|\"[^\"]*\"|[^&\s;,]+)",
-    re.IGNORECASE,
-)
+from engine.connectors.masking import ENV_NAME, ENV_REF
 
 
 def merge_params(stored: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,7 +53,7 @@ def resolve_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     """
     env = os.environ if environ is None else environ
     if isinstance(value, str):
-        return _ENV_REF.sub(lambda match: _lookup(match.group(1), env), value)
+        return ENV_REF.sub(lambda match: _lookup(match.group(1), env), value)
     if isinstance(value, Mapping):
         return {key: resolve_env(item, env) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -76,7 +62,7 @@ def resolve_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
 
 
 def _lookup(name: str, env: Mapping[str, str]) -> str:
-    if not _ENV_NAME.fullmatch(name):
+    if not ENV_NAME.fullmatch(name):
         raise ConnectorError(
             f"invalid environment reference ${{env:{name}}}: a variable name is letters, digits "
             "and underscores, not starting with a digit; fix the connection parameters",
@@ -92,30 +78,3 @@ def _lookup(name: str, env: Mapping[str, str]) -> str:
             retryable=False,
             details={"variable": name},
         ) from None
-
-
-def is_secret_key(name: object) -> bool:
-    """Tell whether a parameter or header name looks like it holds a secret.
-
-    Matches, case-insensitively, names containing password, passwd, secret, token, key,
-    authorization or credentials (so ``api_key``, ``X-Api-Key``, ``Authorization``).
-    """
-    return bool(_SECRET_KEY.search(str(name)))
-
-
-def mask_secrets(value: Any) -> Any:
-    """Return a copy of ``value`` safe to record or log.
-
-    Values under secret-looking keys (see ``is_secret_key``), at any depth, become ``"***"``.
-    Inside other strings, URL passwords (``scheme://user:***@host``) and secret-looking
-    ``name=value`` pairs (``?api_key=***``, ``password=***``) are masked too.
-    """
-    if isinstance(value, str):
-        return _SECRET_PAIR.sub(r"\1" + MASK, _URL_USERINFO.sub(r"\1:" + MASK + "@", value))
-    if isinstance(value, Mapping):
-        return {
-            key: MASK if is_secret_key(key) else mask_secrets(item) for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return type(value)(mask_secrets(item) for item in value)
-    return value

@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from engine.connectors.base import ConnectorError, ParamSpec, parse_params
-from engine.connectors.params import mask_secrets
+from engine.connectors.masking import mask_secrets
 
 if TYPE_CHECKING:
     import psycopg

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from engine.connectors.base import ConnectorError, ParamSpec, excerpt, parse_params
-from engine.connectors.params import mask_secrets
+from engine.connectors.masking import mask_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class RestParams(ParamSpec):
 class RestConnector:
     """Send one HTTP request; 2xx/3xx answers are results, other answers are errors.
 
-    Output: ``{"status_code", "url", "headers", "json" | "text" | "content"}``: ``json`` for a
+    Output: ``{"status_code", "url", "headers", "json" | "text" | "content"}`` (secrets in the url
+    and headers masked, as ``Set-Cookie``): ``json`` for a
     JSON content type, ``text`` for other text types, ``content`` (bytes) for anything else.
     The header ``Idempotency-Key`` is always sent.
     """
@@ -91,7 +92,7 @@ class RestConnector:
         return {
             "status_code": status,
             "url": mask_secrets(final_url),
-            "headers": _plain_headers(headers),
+            "headers": mask_secrets(_plain_headers(headers)),  # Set-Cookie: a session is a secret
             **_decode(body, headers),
         }
 

@@ -70,8 +70,8 @@ def policy_from_params(
     """Take the engine's keys out of connection parameters.
 
     ``retries`` (int), ``retry_backoff`` (seconds before the first retry, or a dict with any of
-    ``initial``, ``max``, ``multiplier``, ``jitter``) and ``timeout`` (seconds per attempt) are
-    removed; ``params`` itself is not modified.
+    ``initial``, ``max``, ``multiplier``, ``jitter``), ``timeout`` (seconds per attempt) and
+    ``secrets`` (names to mask, see ``masking``) are removed; ``params`` itself is not modified.
 
     Returns:
         The retry policy, the per-attempt timeout (None when not given), the remaining parameters.
@@ -83,6 +83,7 @@ def policy_from_params(
     retries = remaining.pop("retries", 0)
     backoff = remaining.pop("retry_backoff", None)
     timeout = remaining.pop("timeout", None)
+    remaining.pop("secrets", None)  # names to mask (engine.connectors.masking), not for the connector
     fields: dict[str, Any] = {"retries": retries}
     if isinstance(backoff, Mapping):
         names = {"initial": "backoff_initial", "max": "backoff_max"}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.connectors import ConnectorError, is_secret_key, mask_secrets, merge_params, resolve_env
+from engine.connectors import ConnectorError, is_secret_key, listed_names, mask_secrets, merge_params, resolve_env
 
 
 def test_merge_inline_wins_and_dicts_merge_one_level():
@@ -68,6 +68,16 @@ def test_missing_or_bad_variable_is_named(value, named):
         ("client_secret", True),
         ("access_token", True),
         ("credentials", True),
+        ("Cookie", True),
+        ("Set-Cookie", True),
+        ("X-Auth", True),
+        ("session_id", True),
+        ("X-Amz-Signature", True),
+        ("sig", True),
+        ("DB_PASS", True),
+        ("--api-key", True),
+        ("bypass", False),
+        ("page", False),
         ("url", False),
         ("headers", False),
         ("method", False),
@@ -93,7 +103,7 @@ def test_mask_secrets_nested_and_inside_strings():
         "password": "***",
         "items": [{"api_key": "***", "name": "n"}],
         "dsn": "host=db user=app password=*** dbname=x",
-        "credentials": "***",
+        "credentials": {"user": "***", "pass": "***"},  # the shape stays, every value is masked
     }
     assert params["password"] == "pw2"
 
@@ -126,3 +136,39 @@ def test_no_secret_value_survives_masking(value):
 def test_no_url_password_or_secret_query_value_survives_masking(secret):
     url = f"https://bob:SECRET{secret}@example.com/p?page=2&access_token=SECRET{secret}"
     assert "SECRET" not in mask_secrets(url)
+
+
+def test_masking_rules_for_headers_queries_command_lines_and_texts():
+    assert mask_secrets({
+        "url": "http://h/login?auth=A1&sig=S1&page=1",
+        "headers": {"Cookie": "sid=C1", "X-Auth": "X1", "Set-Cookie": "session=C2", "Accept": "json"},
+        "args": ["mysql", "--password", "P1", "-u", "admin:U1", "DB_PASSWORD=N1", "--token=T1", "-p", "P2",
+                 "--user", "bob:U2", "-H", "X-Auth: H1", "--verbose", "plain"],
+        "command": "curl -H 'Cookie: a=C3' -uadm:U3 --user=ad:U4 --api-key K1 https://ghp_0123456789abcdefXYZ@github.com/x",
+        "git": "ssh://git@github.com/x.git",
+        "stderr": 'error: {"password": "J1", "user": "u"}\nToken: L1\nok: fine',
+    }) == {
+        "url": "http://h/login?auth=***&sig=***&page=1",
+        "headers": {"Cookie": "***", "X-Auth": "***", "Set-Cookie": "***", "Accept": "json"},
+        "args": ["mysql", "--password", "***", "-u", "admin:***", "DB_PASSWORD=***", "--token=***", "-p", "***",
+                 "--user", "bob:***", "-H", "X-Auth: ***", "--verbose", "plain"],
+        "command": "curl -H 'Cookie: ***' -uadm:*** --user=ad:*** --api-key *** https://***@github.com/x",
+        "git": "ssh://git@github.com/x.git",
+        "stderr": 'error: {"password": "***", "user": "u"}\nToken: ***\nok: fine',
+    }
+
+
+def test_references_stay_and_a_secrets_parameter_names_more():
+    assert mask_secrets({
+        "args": ["--password", "${env:PW}", "-u", "admin:${env:UPW}"],
+        "headers": {"Authorization": "Bearer ${env:T}", "X-Tenant": "tenant-1"},
+        "region": "eu", "query": "region=eu&x=1",
+        "secrets": ["X-Tenant", "region"],
+    }) == {
+        "args": ["--password", "${env:PW}", "-u", "admin:${env:UPW}"],
+        "headers": {"Authorization": "Bearer ${env:T}", "X-Tenant": "***"},
+        "region": "***", "query": "region=***&x=1",
+        "secrets": ["X-Tenant", "region"],  # names, not values: kept
+    }
+    with pytest.raises(ConnectorError, match="secrets must be a list"):
+        listed_names({"secrets": "X-Tenant"})

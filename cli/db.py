@@ -1,0 +1,62 @@
+"""``engine db backup`` and ``engine db check``: looking after the database file.
+Thin: each command calls one method of the store and renders its result."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from cli.main import EngineOpener, cli, pass_opener
+from cli.render import echo_json
+from engine.errors import EngineError
+
+
+@cli.group()
+def db() -> None:
+    """Look after the database: back it up, check it."""
+
+
+def _existing(opener: EngineOpener) -> EngineOpener:
+    if not os.path.exists(opener.path):
+        raise EngineError(f"database {opener.path} does not exist; pass --db PATH or set ENGINE_DB")
+    return opener
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@pass_opener
+def db_backup(opener: EngineOpener, path: str) -> None:
+    """Copy the database to the new file PATH (mode 0600), safe while workers run.
+
+    Uses SQLite's online backup: the copy is one consistent moment of the database.
+    Restore by stopping every worker and putting the copy in place of the database file
+    (with no -wal or -shm file beside it).
+    """
+    _existing(opener).open().store.backup(path)
+    click.echo(f"backed up {opener.path} to {path} ({os.path.getsize(path)} bytes)")
+
+
+@db.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_opener
+def db_check(opener: EngineOpener, as_json: bool) -> None:
+    """Check SQLite's integrity and the engine's invariants; exit 1 if anything is wrong.
+
+    Invariants: each execution's events are seqs 1..N without gaps; an ended execution has
+    exactly one end event (in its current attempt), with its status, and nothing after it;
+    only RUNNING executions hold a lease. One line per problem.
+    """
+    problems = _existing(opener).open().store.check()
+    if as_json:
+        echo_json({"database": opener.path, "ok": not problems, "problems": problems})
+    else:
+        for problem in problems:
+            click.echo(problem)
+    if problems:
+        raise EngineError(
+            f"database {opener.path}: {len(problems)} problem(s) found; stop the workers and restore the last good "
+            "backup (`engine db backup` makes one), or keep this file for a post-mortem"
+        )
+    if not as_json:
+        click.echo(f"database {opener.path}: ok")

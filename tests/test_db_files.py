@@ -1,0 +1,152 @@
+"""The database's files: created owner-only; backed up online while a worker writes;
+checked for damage; and a worker that notices its file was replaced or its WAL deleted
+stops at once instead of writing events nobody will read.
+
+Real worker processes on real SQLite files; faults are scheduled by progress (after a
+share of the executions ended), never by the clock.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from engine.api import Engine
+
+FLOW = Path(__file__).parent / "flows" / "dbfiles" / "few_steps.py"
+COUNT = 120
+
+
+def mode(path: Path | str) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def ended(db_path: str) -> int:
+    """How many executions have ended, read the way another process would."""
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+        return int(conn.execute("SELECT count(*) FROM executions WHERE status LIKE 'ENDED_%'").fetchone()[0])
+
+
+def wait_until(predicate, what: str, proc: subprocess.Popen[str] | None = None) -> None:
+    """Poll ``predicate``; the deadline only stops a hung test."""
+    stop = time.monotonic() + 120
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the worker exited ({proc.returncode}) before {what}: {proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > stop:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def queued(engine: Engine) -> list[str]:
+    """COUNT executions of few_steps, QUEUED, for a worker process to run."""
+    engine.register_file(FLOW)
+    return [engine.start("few_steps", {"steps": 4}) for _ in range(COUNT)]
+
+
+@pytest.fixture
+def worker(engine_argv):
+    """``worker(*args)``: a real ``engine worker`` process (stderr piped); killed at teardown."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(engine_argv("worker", "--concurrency", "4", *args),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_the_database_its_wal_shm_and_folder_are_owner_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ENGINE_DB", raising=False)
+    old = os.umask(0o022)  # the usual umask would leave them readable by everyone
+    try:
+        engine = Engine()
+    finally:
+        os.umask(old)
+    try:
+        engine.register_file(FLOW)
+        assert engine.run_until_ended(engine.start("few_steps", {})).status == "ENDED_SUCCESS"
+        folder = tmp_path / ".engine"
+        files = sorted(p.name for p in folder.iterdir())
+        assert files == ["engine.db", "engine.db-shm", "engine.db-wal"]
+        assert {name: mode(folder / name) for name in files} == dict.fromkeys(files, 0o600)
+        assert mode(folder) == 0o700
+    finally:
+        engine.close()
+
+
+def test_a_backup_taken_while_a_worker_runs_is_a_consistent_moment(engine, queued, worker, run_cli, db_path, tmp_path):
+    proc = worker()  # runs until stopped, so it is running during the backup
+    wait_until(lambda: ended(db_path) >= COUNT // 3, "a third of the executions ended", proc)
+    copy = tmp_path / "backup" / "copy.db"
+    copy.parent.mkdir()
+    result = run_cli("db", "backup", str(copy))
+    assert result.exit_code == 0, result.output
+    live = run_cli("db", "check")  # one snapshot of a database being written
+    assert live.exit_code == 0, live.output
+    wait_until(lambda: ended(db_path) == COUNT, "every execution ended", proc)
+    proc.terminate()
+    proc.wait()
+
+    assert mode(copy) == 0o600
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["copy.db"]  # one file, nothing beside it
+    checked = run_cli("db", "check", db=str(copy))
+    assert (checked.exit_code, checked.stdout) == (0, f"database {copy}: ok\n")
+    with closing(Engine(copy)) as backup:
+        rows = {row.id: row for row in backup.store.list_executions()}
+        assert set(rows) == set(queued)
+        assert sum(r.ended for r in rows.values()) >= COUNT // 3
+        for execution_id in queued:  # each log in the copy is a prefix of the final log
+            then, now = backup.store.load_events(execution_id), engine.store.load_events(execution_id)
+            assert then == now[: len(then)]
+    assert run_cli("db", "check").exit_code == 0
+
+
+def test_db_check_reports_a_deleted_event_and_a_status_without_its_end(engine, queued, run_cli, db_path):
+    engine.worker().run(until_idle=True)
+    assert run_cli("db", "check").exit_code == 0
+    first, second = queued[:2]
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        conn.execute("DELETE FROM events WHERE execution_id = ? AND seq = 2", (first,))
+        conn.execute("UPDATE executions SET status = 'ENDED_ERROR' WHERE id = ?", (second,))
+    result = run_cli("db", "check")
+    assert result.exit_code == 1
+    last = len(engine.store.load_events(first)) + 1
+    assert result.stdout.splitlines() == [
+        f"execution {first}: events are missing from its log (seq 2 of 1..{last})",
+        f"execution {second}: it is ENDED_ERROR but its end event says ENDED_SUCCESS",
+    ]
+    assert result.stderr.startswith(f"Error: database {db_path}: 2 problem(s) found;") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("fault", ["replace the database", "delete the WAL"])
+def test_a_worker_stops_when_its_database_file_is_replaced_or_its_wal_deleted(
+    engine, queued, worker, db_path, tmp_path, fault
+):
+    other = tmp_path / "other.db"
+    Engine(other).close()  # an engine database of its own, as a restored copy would be
+    proc = worker()
+    wait_until(lambda: ended(db_path) >= COUNT // 3, "a third of the executions ended", proc)
+    if fault == "replace the database":
+        os.replace(other, db_path)
+    else:
+        os.unlink(db_path + "-wal")
+    assert proc.wait(timeout=60) != 0
+    error = (proc.stderr.read() if proc.stderr else "").splitlines()[-1]
+    what = "was replaced by another file" if fault == "replace the database" else "-wal was deleted"
+    assert error.startswith("Error: ") and what in error and "stopped without writing more" in error

@@ -316,7 +316,9 @@ class SqliteStore:
         """Lease up to ``limit`` runnable executions: lease expired, timer due, or queued.
 
         Expired leases and due timers come first, so a crashed worker's executions and
-        sleeps that are over do not wait behind a long queue.
+        sleeps that are over do not wait behind a long queue; then executions of trees
+        that already run (children, woken parents: ``wake_at`` set, oldest first); then new
+        top-level ones in the order they were created. Every part reads the status indexes.
         Returns (execution id, fence) pairs; the fence must accompany every commit.
         """
 
@@ -326,7 +328,9 @@ class SqliteStore:
                 "fence = fence + 1, started_at = coalesce(started_at, ?) WHERE id IN ("
                 "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < ? "
                 "UNION ALL SELECT id FROM executions WHERE status = 'WAITING' AND wake_at <= ? "
-                "UNION ALL SELECT id FROM executions WHERE status = 'QUEUED' "
+                "UNION ALL SELECT * FROM (SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NOT NULL "
+                "ORDER BY wake_at) "
+                "UNION ALL SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NULL "
                 "LIMIT ?) RETURNING id, fence",
                 (owner, now + lease_seconds, now, now, now, limit),
             ).fetchall()
@@ -350,14 +354,23 @@ class SqliteStore:
 
         return self.transaction(write) if leases else []
 
+    def lease_held(self, execution_id: str, fence: int, now: float) -> bool:
+        """Whether lease ``fence`` on the execution is still current and not expired at ``now``."""
+        row = self._reader.execute(
+            "SELECT 1 FROM executions WHERE id = ? AND fence = ? AND status = 'RUNNING' AND lease_expires > ?",
+            (execution_id, fence, now),
+        ).fetchone()
+        return row is not None
+
     def release_leases(self, leases: Sequence[tuple[str, int]]) -> None:
         """Hand leased executions back (QUEUED) so any worker can claim them now."""
 
         def write(conn: sqlite3.Connection) -> None:
+            now = time.time()  # its tree runs: claimed before new top-level executions
             conn.executemany(
-                "UPDATE executions SET status = 'QUEUED', lease_owner = NULL, lease_expires = NULL "
+                "UPDATE executions SET status = 'QUEUED', wake_at = ?, lease_owner = NULL, lease_expires = NULL "
                 "WHERE id = ? AND fence = ? AND status = 'RUNNING'",
-                leases,
+                [(now, eid, fence) for eid, fence in leases],
             )
 
         self.transaction(write)

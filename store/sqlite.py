@@ -42,6 +42,7 @@ from store.model import (
 )
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
+from store.write_lock import WriteLock
 from store.writes import (
     EXECUTION_COLUMNS,
     LeaseLostError,
@@ -81,6 +82,7 @@ class SqliteStore:
             raise StoreError(f"cannot use database {self.path}: {exc} (is it an engine database?)") from exc
         except SchemaError as exc:
             raise StoreError(str(exc)) from exc
+        self._write_lock = WriteLock(self.path + "-lock")
         self._group = GroupCommit(self._apply_batch)
 
     # -- connections -------------------------------------------------------------
@@ -107,6 +109,7 @@ class SqliteStore:
 
     def close(self) -> None:
         self._writer.close()
+        self._write_lock.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -414,6 +417,19 @@ class SqliteStore:
         return _write_error(self.path, exc)
 
     def _apply_batch(self, items: Sequence[Any]) -> list[Any]:
+        try:
+            self._write_lock.acquire()  # writers of all processes queue here, in order
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write to database {self.path}: cannot open its lock file {self._write_lock.path} "
+                f"({exc.strerror}); make the folder writable. Nothing from this write was recorded."
+            ) from exc
+        try:
+            return self._apply_locked(items)
+        finally:
+            self._write_lock.release()
+
+    def _apply_locked(self, items: Sequence[Any]) -> list[Any]:
         conn = self._writer
         results: list[Any] = []
         try:

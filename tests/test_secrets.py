@@ -102,7 +102,7 @@ def test_a_secret_from_the_environment_reaches_the_server_and_never_the_database
     shown = "\n".join(outputs)
     assert "${env:API_TOKEN}" in shown and "***" in shown
     files = database_bytes(db_path)
-    assert set(files) == {"engine.db", "engine.db-wal", "engine.db-shm"}
+    assert set(files) == {"engine.db", "engine.db-wal", "engine.db-shm", "engine.db-lock"}  # the lock file is empty
     for secret in (token, inline_key, inline_token):
         assert secret not in shown
         for name, data in files.items():

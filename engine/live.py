@@ -49,6 +49,15 @@ class StoreLive:
         if result.status == "PAUSED":  # `engine pause` took effect at this commit
             raise ActivationAborted(f"execution {self.execution_id} was paused")
 
+    def check_lease(self) -> None:
+        """Stop the activation unless this worker still holds the lease: a step body about
+        to run must not run while another worker may run it too (a long wait for the
+        write lock can outlast a lease)."""
+        if not self.store.lease_held(self.execution_id, self.fence, self.now()):
+            log.warning("execution %s: the lease ran out or was taken over before a step body could run; "
+                        "this activation stops and the execution runs again from its log", self.execution_id)
+            raise ActivationAborted(f"execution {self.execution_id}: lease {self.fence} lost before a step body ran")
+
     def flow_version(self, flow: str) -> tuple[str, str] | None:
         found = self.store.get_flow(flow)
         return None if found is None else (found.version, found.project)

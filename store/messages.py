@@ -75,8 +75,8 @@ def answer_message(conn: sqlite3.Connection, message_id: str, response: Any, at:
         (values.encode(response), at, message_id),
     )
     woken = conn.execute(
-        "UPDATE executions SET status = 'QUEUED', wake_at = NULL WHERE id = ? AND status = 'WAITING' RETURNING id",
-        (execution_id,),
+        "UPDATE executions SET status = 'QUEUED', wake_at = ? WHERE id = ? AND status = 'WAITING' RETURNING id",
+        (at, execution_id),
     ).fetchall()
     return [r[0] for r in woken]
 

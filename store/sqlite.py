@@ -43,6 +43,7 @@ from store.model import (
 )
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
+from store.write_lock import WriteLock
 from store.writes import (
     EXECUTION_COLUMNS,
     LeaseLostError,
@@ -88,6 +89,7 @@ class SqliteStore:
         except SchemaError as exc:
             raise StoreError(str(exc)) from exc
         self._watch = FileWatch(self.path)
+        self._write_lock = WriteLock(self.path + "-lock")
         self._group = GroupCommit(self._apply_batch)
 
     # -- connections -------------------------------------------------------------
@@ -114,6 +116,7 @@ class SqliteStore:
 
     def close(self) -> None:
         self._writer.close()
+        self._write_lock.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -353,7 +356,9 @@ class SqliteStore:
         """Lease up to ``limit`` runnable executions: lease expired, timer due, or queued.
 
         Expired leases and due timers come first, so a crashed worker's executions and
-        sleeps that are over do not wait behind a long queue.
+        sleeps that are over do not wait behind a long queue; then executions of trees
+        that already run (children, woken parents: ``wake_at`` set, oldest first); then new
+        top-level ones in the order they were created. Every part reads the status indexes.
         Returns (execution id, fence) pairs; the fence must accompany every commit.
         """
 
@@ -363,7 +368,9 @@ class SqliteStore:
                 "fence = fence + 1, started_at = coalesce(started_at, ?) WHERE id IN ("
                 "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < ? "
                 "UNION ALL SELECT id FROM executions WHERE status = 'WAITING' AND wake_at <= ? "
-                "UNION ALL SELECT id FROM executions WHERE status = 'QUEUED' "
+                "UNION ALL SELECT * FROM (SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NOT NULL "
+                "ORDER BY wake_at) "
+                "UNION ALL SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NULL "
                 "LIMIT ?) RETURNING id, fence",
                 (owner, now + lease_seconds, now, now, now, limit),
             ).fetchall()
@@ -387,14 +394,23 @@ class SqliteStore:
 
         return self.transaction(write) if leases else []
 
+    def lease_held(self, execution_id: str, fence: int, now: float) -> bool:
+        """Whether lease ``fence`` on the execution is still current and not expired at ``now``."""
+        row = self._reader.execute(
+            "SELECT 1 FROM executions WHERE id = ? AND fence = ? AND status = 'RUNNING' AND lease_expires > ?",
+            (execution_id, fence, now),
+        ).fetchone()
+        return row is not None
+
     def release_leases(self, leases: Sequence[tuple[str, int]]) -> None:
         """Hand leased executions back (QUEUED) so any worker can claim them now."""
 
         def write(conn: sqlite3.Connection) -> None:
+            now = time.time()  # its tree runs: claimed before new top-level executions
             conn.executemany(
-                "UPDATE executions SET status = 'QUEUED', lease_owner = NULL, lease_expires = NULL "
+                "UPDATE executions SET status = 'QUEUED', wake_at = ?, lease_owner = NULL, lease_expires = NULL "
                 "WHERE id = ? AND fence = ? AND status = 'RUNNING'",
-                leases,
+                [(now, eid, fence) for eid, fence in leases],
             )
 
         self.transaction(write)
@@ -438,7 +454,20 @@ class SqliteStore:
         return _write_error(self.path, exc)
 
     def _apply_batch(self, items: Sequence[Any]) -> list[Any]:
-        self._check_files()
+        try:
+            self._write_lock.acquire()  # writers of all processes queue here, in order
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write to database {self.path}: cannot open its lock file {self._write_lock.path} "
+                f"({exc.strerror}); make the folder writable. Nothing from this write was recorded."
+            ) from exc
+        try:
+            self._check_files()  # under the lock: a file replaced while this waited is seen
+            return self._apply_locked(items)
+        finally:
+            self._write_lock.release()
+
+    def _apply_locked(self, items: Sequence[Any]) -> list[Any]:
         conn = self._writer
         results: list[Any] = []
         try:

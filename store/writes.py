@@ -34,6 +34,11 @@ from store.pausing import pause_at_commit
 
 EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
 
+#: ``wake_at`` of a QUEUED execution orders the claims: the time it became runnable for an
+#: execution of a tree that is already running (a child, a woken parent, an answered
+#: message), NULL for a new top-level one. Claims take the former first, oldest first,
+#: through the ``(status, wake_at)`` index, so a child never waits behind a backlog of new work.
+
 
 class LeaseLostError(Exception):
     """Another worker claimed this execution since this one did: its commit is refused."""
@@ -44,10 +49,11 @@ def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> 
     started = ExecutionStarted(FORMAT_VERSION, new.flow, new.flow_version, new.input_value, new.parent_id, new.name)
     conn.execute(
         f"INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES "
-        "(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, NULL, NULL, NULL, 0, 1)",
+        "(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?, NULL, NULL, 0, 1)",
         (
             new.id, new.type, new.flow, new.flow_version, new.name, new.status, new.parent_id,
             new.root_id or new.id, new.depth, new.project, values.encode(new.input_value), at,
+            at if new.parent_id is not None and new.status == "QUEUED" else None,
         ),
     )
     conn.execute(
@@ -105,8 +111,9 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
             result.runnable.append(new.id)
     for child in c.start:  # a user's `engine pause` (paused_from set) is not undone by a parent
         if conn.execute(
-            "UPDATE executions SET status = 'QUEUED' WHERE id = ? AND status = 'PAUSED' AND paused_from IS NULL",
-            (child,),
+            "UPDATE executions SET status = 'QUEUED', wake_at = ? WHERE id = ? AND status = 'PAUSED' "
+            "AND paused_from IS NULL",
+            (now, child),
         ).rowcount:
             result.runnable.append(child)
     for write in c.settings:
@@ -160,14 +167,14 @@ def _set_status(
         "UPDATE executions SET status = ?, message = coalesce(?, message), wake_at = ?, "
         "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL "
         "WHERE id = ?",
-        (status, message, wake_at, ended, now, eid),
+        (status, message, now if status == "QUEUED" else wake_at, ended, now, eid),
     )
     if status == "QUEUED":
         result.runnable.append(eid)
     if ended:
         if conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,)).rowcount:
             conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
-        _wake_waiters(conn, eid, status in FAILED_STATUSES, result)
+        _wake_waiters(conn, eid, status in FAILED_STATUSES, now, result)
 
 
 def waiting_on(conn: sqlite3.Connection, waiter: str, targets: Sequence[str]) -> list[str]:
@@ -205,7 +212,7 @@ def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: f
     return "WAITING"
 
 
-def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, result: CommitResult) -> None:
+def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, now: float, result: CommitResult) -> None:
     """``target`` ended: count it for every waiter and make runnable those now satisfied."""
     waiters = conn.execute("SELECT waiter_id FROM wait_targets WHERE target_id = ?", (target,)).fetchall()
     for (waiter,) in waiters:
@@ -221,8 +228,8 @@ def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, result: C
             conn.execute("DELETE FROM waits WHERE waiter_id = ?", (waiter,))
             conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
             if conn.execute(
-                "UPDATE executions SET status = 'QUEUED', wake_at = NULL WHERE id = ? AND status = 'WAITING'",
-                (waiter,),
+                "UPDATE executions SET status = 'QUEUED', wake_at = ? WHERE id = ? AND status = 'WAITING'",
+                (now, waiter),
             ).rowcount:
                 result.runnable.append(waiter)
     conn.execute("DELETE FROM wait_targets WHERE target_id = ?", (target,))

@@ -83,7 +83,7 @@ def test_the_database_its_wal_shm_and_folder_are_owner_only(tmp_path, monkeypatc
         assert engine.run_until_ended(engine.start("few_steps", {})).status == "ENDED_SUCCESS"
         folder = tmp_path / ".engine"
         files = sorted(p.name for p in folder.iterdir())
-        assert files == ["engine.db", "engine.db-shm", "engine.db-wal"]
+        assert files == ["engine.db", "engine.db-lock", "engine.db-shm", "engine.db-wal"]
         assert {name: mode(folder / name) for name in files} == dict.fromkeys(files, 0o600)
         assert mode(folder) == 0o700
     finally:

@@ -105,7 +105,7 @@ def test_a_secret_from_the_environment_reaches_the_server_and_never_the_database
     shown = "\n".join(outputs)
     assert "${env:API_TOKEN}" in shown and "***" in shown
     files = database_bytes(db_path)
-    assert set(files) == {"engine.db", "engine.db-wal", "engine.db-shm"}
+    assert set(files) == {"engine.db", "engine.db-wal", "engine.db-shm", "engine.db-lock"}  # the lock file is empty
     for secret in (token, inline_key, inline_token):
         assert secret not in shown
         for name, data in files.items():
@@ -218,7 +218,7 @@ def test_every_secret_form_is_masked_in_the_database_and_every_output(outside, h
     shown = "\n".join([worker.stdout, worker.stderr, *cli_outputs(run_cli, [execution_id, *children])])
     assert shown.count("***") >= len(FORMS)
     files = database_bytes(db_path)
-    assert set(files) == {"engine.db", "engine.db-wal", "engine.db-shm"}
+    assert set(files) == {"engine.db", "engine.db-wal", "engine.db-shm", "engine.db-lock"}
     for secret in [*secrets_sent, stored]:
         assert secret not in shown
     for secret in secrets_sent:

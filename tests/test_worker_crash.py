@@ -124,16 +124,21 @@ def test_kill_inside_a_step_body_reruns_it_and_records_it_once(
 
 @pytest.mark.soak
 def test_random_kills_end_like_an_uninterrupted_run(run_cli, engine_argv, start_worker, show, engine, counter, tmp_path):
-    """Kill workers at random moments until the execution ends; compare with a clean run."""
+    """Kill workers at random points of progress (after 1 to 4 more recorded events) until
+    the execution ends; compare with a clean run."""
     rng = random.Random(os.environ.get("CRASH_SEED", "1"))
     steps = 60
     (tmp_path / "killed").mkdir()
     (tmp_path / "clean").mkdir()
     execution_id = detach(run_cli, CRASH_FLOWS / "many_steps.py", counters=tmp_path / "killed", steps=str(steps))
     kills = 0
-    while show(execution_id)["status"] not in ("ENDED_SUCCESS", "ENDED_ERROR", "HALTED") and kills < 30:
+    def ended() -> bool:
+        return show(execution_id)["status"] in ("ENDED_SUCCESS", "ENDED_ERROR", "HALTED")
+
+    while not ended() and kills < 30:
         proc = start_worker()
-        time.sleep(rng.uniform(0.2, 1.2))
+        target = len(engine.history(execution_id)) + rng.randint(1, 4)
+        wait_until(lambda: len(engine.history(execution_id)) >= target or ended(), "more recorded events", 60)
         if proc.poll() is None:
             sigkill(proc)
             kills += 1

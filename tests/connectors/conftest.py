@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +48,9 @@ class HttpState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: /slow answers once this is set (at the latest when the test ends) and then records it
+    release_slow: threading.Event = field(default_factory=threading.Event)
+    slow_answered: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -98,8 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(200, json.dumps({"hits": hits}).encode(), "application/json")
         elif parts[0] == "slow":
-            time.sleep(1.0)
-            self._send(200, b"late", "text/plain")
+            self.state.release_slow.wait(60)  # the 60 s only stop a hung test
+            with self.state.lock:
+                self.state.slow_answered += 1
+            with contextlib.suppress(OSError):  # the client gave up long ago
+                self._send(200, b"late", "text/plain")
         else:
             self._send(404, b"no such route", "text/plain")
 
@@ -117,6 +123,7 @@ def http_server() -> Iterator[HttpState]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     yield state
+    state.release_slow.set()
     server.shutdown()
     server.server_close()
     thread.join()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine.connectors import ConnectorError, get_connector
@@ -104,12 +102,10 @@ def test_unreachable_server_is_retryable_and_hides_credentials(refused_port):
 
 
 def test_silent_server_times_out_and_is_retryable(silent_port):
-    started = time.monotonic()
-    with pytest.raises(ConnectorError) as caught:
+    with pytest.raises(ConnectorError) as caught:  # the server never answers: only the timeout ends it
         run_git(
             command="metadata", repository_url=f"http://127.0.0.1:{silent_port}/r.git", timeout=0.5
         )
-    assert time.monotonic() - started < 5
     assert caught.value.retryable
     assert "timeout of 0.5s ran out" in caught.value.message
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import msgspec
 import pytest
@@ -97,10 +96,9 @@ def test_503_then_200_succeeds_with_retries_and_reports_each_attempt(http_server
 
 
 def test_timeout_is_retryable(http_server):
-    started = time.monotonic()
     with pytest.raises(ConnectorError) as caught:
         rest({"url": f"{http_server.base_url}/slow"}, timeout=0.2)
-    assert time.monotonic() - started < 1.0
+    assert http_server.slow_answered == 0  # it gave up while the server still held the answer
     assert caught.value.retryable
     assert "timed out after 0.2s" in caught.value.message
 

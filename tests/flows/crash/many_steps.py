@@ -1,12 +1,16 @@
 """Many small steps and sleeps, for the soak test that kills workers at random points."""
 
+import os
 import pathlib
 
 
 def bump(path):
+    """Count a run of the step in ``path``; atomic, so that a kill mid-write leaves no empty file."""
     p = pathlib.Path(path)
     n = int(p.read_text()) + 1 if p.exists() else 1
-    p.write_text(str(n))
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(str(n))
+    os.replace(tmp, p)
     return n
 
 

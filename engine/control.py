@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from engine import arguments
 from engine.api import Engine
 from engine.errors import EngineError
 from engine.ids import new_id
@@ -163,6 +164,9 @@ def fork(
     ``at_seq`` (answered from the copy on replay) and runs live from there; ``inputs``
     override the original's. The original is not touched.
 
+    With other inputs, the calls taken over are answered from the copy whatever
+    arguments the new inputs give them (their arguments are not checked).
+
     ``at_seq`` must not cut between a command and its outcome (a wait and its end, a
     sleep and its timer, a message and its answer) nor include the end of the
     execution; ``fork_points`` lists the valid seqs.
@@ -188,7 +192,8 @@ def fork(
         type=row.type, name=row.name if name is None else name, project=row.project,
     )
     marker = ExecutionControlled("fork", "", "QUEUED", version, f"forked from {row.id} at seq {at_seq}")
-    engine.store.transaction(lambda conn: sql.fork(conn, new, view[1:], marker, time.time()))
+    taken = view[1:] if merged == started.input_value else arguments.unchecked(view[1:])  # made with other inputs
+    engine.store.transaction(lambda conn: sql.fork(conn, new, taken, marker, time.time()))
     return ControlResult(new.id, "fork", "", "QUEUED", flow_version=version, source=row.id, at_seq=at_seq)
 
 

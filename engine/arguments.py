@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from engine.connections import MASK
+from engine.connections import MASK, mask_recorded
 from engine.connectors import is_secret_key, mask_secrets
 from store import values
 from store.events import Arg, Event
@@ -39,7 +39,7 @@ def argument(name: str, value: Any) -> Arg:
     """The recorded form of one argument."""
     try:
         data = values.canonical(value)
-        shown = mask_secrets(_repr.repr(value))
+        shown = _shown(value)
     except values.UnrecordableValueError:
         kind = type(value)
         data = f"<{kind.__module__}.{kind.__qualname__}>".encode()
@@ -49,6 +49,14 @@ def argument(name: str, value: Any) -> Arg:
     elif len(shown) > MAX_SHOWN:
         shown = shown[: MAX_SHOWN - 3] + "..."
     return Arg(name, hashlib.blake2b(data, digest_size=8).hexdigest(), shown)
+
+
+def _shown(value: Any) -> str:
+    try:
+        value = mask_recorded(value)
+    except Exception:  # a tuple subclass mask_recorded cannot rebuild: shown as it is, secrets in text masked
+        pass
+    return str(mask_secrets(_repr.repr(value)))
 
 
 def mapping_arguments(mapping: Mapping[str, Any], label: str = "{}") -> list[Arg]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import reprlib
 import types
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from engine.connections import MASK, mask_recorded
+from engine.connections import MASK
 from engine.connectors import is_secret_key, mask_secrets
 from store import values
 from store.events import Arg, Event
@@ -52,11 +53,21 @@ def argument(name: str, value: Any) -> Arg:
 
 
 def _shown(value: Any) -> str:
-    try:
-        value = mask_recorded(value)
-    except Exception:  # a tuple subclass mask_recorded cannot rebuild: shown as it is, secrets in text masked
-        pass
-    return str(mask_secrets(_repr.repr(value)))
+    return str(mask_secrets(_repr.repr(_masked(value))))
+
+
+def _masked(value: Any, secret: bool = False) -> Any:
+    """The start of ``value`` (what a shortened form can show at most), with values
+    under secret-looking keys masked; cut first, so a huge value costs nothing here."""
+    if secret:
+        return MASK
+    if isinstance(value, str):
+        return value[: MAX_SHOWN + 1]
+    if isinstance(value, Mapping):
+        return {k: _masked(v, is_secret_key(k)) for k, v in itertools.islice(value.items(), _repr.maxdict + 1)}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in itertools.islice(value, _repr.maxlist + 1)]
+    return value
 
 
 def mapping_arguments(mapping: Mapping[str, Any], label: str = "{}") -> list[Arg]:

@@ -134,7 +134,8 @@ def check_lines(check: FlowCheck, *, after_sync: bool = False) -> list[str]:
     for r in check.breaking:
         d = r.divergence
         assert d is not None
-        lines.append(f"  {r.execution_id} {r.status:<8} seq {d.seq}: {d.cause}: {d.recorded.call} -> {d.new.call}")
+        change = f"{d.recorded.call}: {d.detail}" if d.detail else f"{d.recorded.call} -> {d.new.call}"
+        lines.append(f"  {r.execution_id} {r.status:<8} seq {d.seq}: {d.cause}: {change}")
         lines.append(f"      recorded  line {d.recorded.line or '?'}: {d.recorded.source}")
         lines.append(f"      new code  line {d.new.line or '?'}: {d.new.source}")
     return lines

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from engine import arguments
 from engine.api import Engine
 from engine.errors import EngineError
 from engine.fork_children import own_children
@@ -172,6 +173,9 @@ def fork(
     at the cut are created anew for it, children that had ended are shared read-only
     (``engine.fork_children``).
 
+    With other inputs, the calls taken over are answered from the copy whatever
+    arguments the new inputs give them (their arguments are not checked).
+
     ``at_seq`` must not cut between a command and its outcome (a wait and its end, a
     sleep and its timer, a message and its answer) nor include the end of the
     execution; ``fork_points`` lists the valid seqs.
@@ -197,7 +201,8 @@ def fork(
         type=row.type, name=row.name if name is None else name, project=row.project,
     )
     cut_at = next(e.at for e in events if e.seq == at_seq)
-    owned = own_children(engine.store, row.id, new.id, view[1:], cut_at)
+    taken = view[1:] if merged == started.input_value else arguments.unchecked(view[1:])  # made with other inputs
+    owned = own_children(engine.store, row.id, new.id, taken, cut_at)
     origin = ForkOrigin(row.id, at_seq, owned.recreated, owned.shared)
     marker = ExecutionControlled("fork", "", "QUEUED", version, f"forked from {row.id} at seq {at_seq}", origin)
     engine.store.transaction(lambda conn: sql.fork(conn, new, owned.events, owned.creates, marker, time.time()))

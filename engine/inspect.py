@@ -19,6 +19,8 @@ from typing import Any
 import msgspec
 
 from engine.api import Engine
+from engine.divergence import CHANGED_ARGUMENTS, FIX_ARGUMENTS
+from engine.divergence import describe as describe_call
 from engine.errors import EngineError
 from engine.flows import LoadedFlow, SyncedFlow, compile_flow
 from engine.lenient import (
@@ -118,7 +120,8 @@ class CallSite(msgspec.Struct):
 
 
 class Divergence(msgspec.Struct):
-    """Where the new code first asks for something the history did not record."""
+    """Where the new code first asks for something the history did not record
+    (``detail``: for changed arguments, which one and both values, shortened)."""
 
     seq: int
     cause: str
@@ -126,6 +129,7 @@ class Divergence(msgspec.Struct):
     recorded: CallSite
     new: CallSite
     message: str
+    detail: str = ""
 
 
 class ReplayResult(msgspec.Struct):
@@ -224,15 +228,19 @@ def _divergence(rec: Recorded, events: list[Event], ctx: ProbeContext, code: Cod
     recorded_site = _recorded_site(rec, event)
     if ctx.new_call is not None:
         command, identity, line = ctx.new_call
-        new_site = CallSite(_describe(command, identity), command, identity, line, code.line(line))
+        new_site = CallSite(describe_call(command, identity), command, identity, line, code.line(line))
     else:
         line = ctx.end_line
         new_site = CallSite(f"the end of the handler ({ctx.end_status})", "end", "", line, code.line(line))
-    before = sum(1 for e in events[1:ctx.pos] if event_key(e) is not None)
-    rec_calls = [(k, e) for e in events[ctx.pos:] if (k := event_key(e)) is not None]
-    new_calls = lenient_calls(rec, events, code.compile(rec.flow))[before:]
-    cause, why = _classify(rec_calls, new_calls, recorded_site, new_site)
-    return Divergence(event.seq, cause, why, recorded_site, new_site, str(ctx.fatal))
+    fatal, detail = ctx.fatal, ""
+    if isinstance(fatal, NondeterminismError) and fatal.cause == CHANGED_ARGUMENTS:
+        cause, why, detail = fatal.cause, f"{fatal.detail}: {FIX_ARGUMENTS}", fatal.detail
+    else:
+        before = sum(1 for e in events[1:ctx.pos] if event_key(e) is not None)
+        rec_calls = [(k, e) for e in events[ctx.pos:] if (k := event_key(e)) is not None]
+        new_calls = lenient_calls(rec, events, code.compile(rec.flow))[before:]
+        cause, why = _classify(rec_calls, new_calls, recorded_site, new_site)
+    return Divergence(event.seq, cause, why, recorded_site, new_site, str(ctx.fatal), detail)
 
 
 def _recorded_site(rec: Recorded, event: Event) -> CallSite:
@@ -241,12 +249,8 @@ def _recorded_site(rec: Recorded, event: Event) -> CallSite:
         call, command, identity = f"the end of the handler ({body.status})", "end", ""
     else:
         command, identity = event.command, body.identity
-        call = _describe(command, identity)
+        call = describe_call(command, identity)
     return CallSite(call, command, identity, event.line, rec.source_line(event), event.seq)
-
-
-def _describe(command: str, identity: str) -> str:
-    return f"{command}({identity!r})" if identity else f"{command}()"
 
 
 def _classify(

@@ -29,6 +29,7 @@ from engine.replay import ReplayContext
 from flow_api.exceptions import LifecycleSignal
 from flow_api.resources import revive
 from store.events import (
+    Arg,
     Body,
     CommandFailed,
     Event,
@@ -103,14 +104,14 @@ class ProbeContext(ReplayContext):
         self.end_status = ""
         self.end_line = 0
 
-    def _recorded(self, command: str, identity: str = "") -> Body | None:
+    def _recorded(self, command: str, identity: str = "", args: list[Arg] | None = None) -> Body | None:
         if self.hook is not None and self.fatal is None and self.pos < len(self.history):
             self.hook(self, self.history[self.pos])
-        return super()._recorded(command, identity)
+        return super()._recorded(command, identity, args)
 
-    def _diverged(self, event: Event, command: str, identity: str) -> None:
+    def _diverged(self, event: Event, command: str, identity: str, changed_arguments: str | None = None) -> None:
         self.new_call = (command, identity, self.caller_line())
-        super()._diverged(event, command, identity)
+        super()._diverged(event, command, identity, changed_arguments)
 
     def check_end(self, status: str, line: int) -> None:
         self.end_status = status
@@ -180,7 +181,7 @@ class LenientContext(ReplayContext):
             if key is not None and key != END:
                 self._unused.setdefault(key, deque()).append(i)
 
-    def _recorded(self, command: str, identity: str = "") -> Body | None:
+    def _recorded(self, command: str, identity: str = "", args: list[Arg] | None = None) -> Body | None:
         if len(self.calls) >= MAX_CALLS:
             self.stopped = True
             raise _Stop("too many calls")

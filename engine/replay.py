@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import random as _random
 import sys
+import threading
 import uuid as _uuid
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, Protocol
 
+from engine import arguments, divergence
 from engine.decision import ReplayExhausted, Suspended
-from engine.errors import error_info, rebuild_error, shorten
+from engine.errors import error_info, rebuild_error, shorten, step_failure
 from engine.ids import child_id
 from engine.replay_outside import OutsideCommands
 from engine.replay_resources import ResourceCommands
@@ -30,13 +32,14 @@ from flow_api.exceptions import (
     DependencyFailedError,
     DependencyTimeoutError,
     InvalidInputError,
-    NondeterminismError,
     ResourceNotFoundError,
     SuspensionSwallowedError,
+    WrongThreadError,
 )
 from flow_api.resources import revive
 from store import values
 from store.events import (
+    Arg,
     Body,
     ChildCancelled,
     ChildCreated,
@@ -121,14 +124,6 @@ class ExecutionInfo(Protocol):
     def root_id(self) -> str: ...
 
 
-def _line(line: int) -> str:
-    return f"line {line}" if line else "an unknown line"
-
-
-def _describe(command: str, identity: str) -> str:
-    return f"{command}({identity!r})" if identity else f"{command}()"
-
-
 class ReplayContext(ResourceCommands, OutsideCommands):
     """The runtime behind ``system`` and ``this`` for one activation of one execution."""
 
@@ -162,11 +157,17 @@ class ReplayContext(ResourceCommands, OutsideCommands):
         self._calls_after_fatal = 0
         self.unwinding = False
         self._rng: _random.Random | None = None
+        self.thread = threading.get_ident()
+        self.call_args: list[Arg] | None = None
 
     # -- the log cursor ------------------------------------------------------------
 
-    def _recorded(self, command: str, identity: str = "") -> Body | None:
-        """The recorded outcome of this command, or None when it must run live."""
+    def _recorded(self, command: str, identity: str = "", args: list[Arg] | None = None) -> Body | None:
+        """The recorded outcome of this command, or None when it must run live. ``args``
+        (the call's arguments) must match the recorded ones where the log has them."""
+        if threading.get_ident() != self.thread:
+            self._wrong_thread(command)
+        self.call_args = args
         if self.fatal is not None:
             self._calls_after_fatal += 1
             if self._calls_after_fatal > MAX_CALLS_AFTER_FATAL:
@@ -183,6 +184,10 @@ class ReplayContext(ResourceCommands, OutsideCommands):
         recorded_command = body.failed_command if type(body) is CommandFailed else body.command
         if recorded_command != command or body.identity != identity:
             self._diverged(event, command, identity)
+        recorded_args: list[Arg] | None = getattr(body, "args", None)
+        if not arguments.same(recorded_args, args):
+            assert recorded_args is not None and args is not None
+            self._diverged(event, command, identity, arguments.difference(recorded_args, args))
         self.pos += 1
         if type(body) is CommandFailed:
             raise rebuild_error(body.error, self.module_globals)
@@ -200,22 +205,24 @@ class ReplayContext(ResourceCommands, OutsideCommands):
             raise ReplayExhausted(self.pos)
         return None
 
-    def _diverged(self, event: Event, command: str, identity: str) -> None:
-        recorded = event.body
-        if isinstance(recorded, ExecutionEnded):
-            what = f"the history recorded the end of the execution ({recorded.status})"
-        else:
-            what = f"the history recorded {_describe(event.command, recorded.identity)}"
-        error = NondeterminismError(
-            f"execution {self.execution_id}: nondeterminism at seq {event.seq}: {what} at "
-            f"{_line(event.line)} of the recorded run, but the code now calls {_describe(command, identity)} at "
-            f"{self._where(self.caller_line())}. The flow's code changed while this execution was in flight, "
-            "or the handler depends on something not recorded (time, randomness, I/O outside this.step). "
-            f"The execution is halted with its log intact: restore the code or make it deterministic, "
-            f"then `engine resume {self.execution_id}`."
+    def _diverged(self, event: Event, command: str, identity: str, changed_arguments: str | None = None) -> None:
+        error = divergence.changed_call(
+            self.execution_id, event, command, identity, self.caller_line(), self.flow_file, changed_arguments
         )
-        error.seq = event.seq  # type: ignore[attr-defined]
         self.fatal = error
+        raise error
+
+    def _wrong_thread(self, command: str) -> None:
+        """A call from a thread the handler started: refused there, and the execution
+        fails even if that thread swallows the error."""
+        error = WrongThreadError(
+            f"execution {self.execution_id}: {command} was called from thread {threading.current_thread().name!r}, "
+            "but flow_api calls are accepted only from the thread running the handler, because a replay answers "
+            "calls in the order they are made and threads change that order. For parallel work start child "
+            "executions: this.flow(..., wait=False) for each, then this.wait_for(...)."
+        )
+        if self.fatal is None:
+            self.fatal = error
         raise error
 
     def _force_unwind(self) -> None:
@@ -238,7 +245,7 @@ class ReplayContext(ResourceCommands, OutsideCommands):
         self.unwinding = True
 
     def _where(self, line: int) -> str:
-        return f"{_line(line)} of {self.flow_file}"
+        return f"{divergence.line_text(line)} of {self.flow_file}"
 
     def caller_line(self) -> int:
         """The line of the flow script that made the current call."""
@@ -275,7 +282,8 @@ class ReplayContext(ResourceCommands, OutsideCommands):
         self.live.commit(events, **effects)
 
     def _fail(self, command: str, identity: str, error: Exception) -> Exception:
-        self._append(CommandFailed(command, identity, error_info(error)))
+        """Record that the command in progress failed with ``error``; return it to raise."""
+        self._append(CommandFailed(command, identity, error_info(error), self.call_args))
         return error
 
     # -- pure commands ---------------------------------------------------------------
@@ -306,6 +314,8 @@ class ReplayContext(ResourceCommands, OutsideCommands):
             self.output.update(body.values)
 
     def own_field(self, field: str) -> Any:
+        if threading.get_ident() != self.thread:
+            self._wrong_thread("get")
         ex = self.execution
         fields = {
             "input_value": self.inputs,
@@ -344,23 +354,27 @@ class ReplayContext(ResourceCommands, OutsideCommands):
     # -- steps and timers ------------------------------------------------------------
 
     def step(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
-        body = self._recorded("step", name)
+        call_args = arguments.step_arguments(fn, args, kwargs)
+        body = self._recorded("step", name, call_args)
         if body is not None:
             return revive(body.result, self)  # type: ignore[attr-defined]
         self.live.check_lease()  # type: ignore[union-attr]  # live: _recorded returned None
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
-            self._commit(CommandFailed("step", name, error_info(exc)))
+            failure = step_failure(self.execution_id, name, exc, self.module_globals)
+            self._commit(CommandFailed("step", name, failure.info, call_args))
+            if failure.refused is not None:
+                raise failure.refused from exc
             raise
         fault_point("step.ran")
         try:
             encoded = values.roundtrip(result)
         except values.UnrecordableValueError as exc:
             error = InvalidInputError(f"execution {self.execution_id}: step {name!r} returned a value that cannot be recorded: {exc}")
-            self._commit(CommandFailed("step", name, error_info(error)))
+            self._commit(CommandFailed("step", name, error_info(error), call_args))
             raise error from None
-        self._commit(StepCompleted(name, encoded))
+        self._commit(StepCompleted(name, encoded, call_args))
         return revive(encoded, self)
 
     def sleep(self, seconds: float) -> None:
@@ -387,7 +401,9 @@ class ReplayContext(ResourceCommands, OutsideCommands):
         self, flow: str, *, name: str | None, run: bool, inputs: dict[str, Any],
         location_inheritance: str | None, child_type: str,
     ) -> str:
-        body = self._recorded("flow", flow)
+        call_args = [arguments.argument("name", name), arguments.argument("run", run),
+                     *arguments.mapping_arguments(inputs, "inputs[{!r}]")]
+        body = self._recorded("flow", flow, call_args)
         if body is not None:
             return body.child_id  # type: ignore[attr-defined, no-any-return]
         assert self.live is not None
@@ -422,7 +438,7 @@ class ReplayContext(ResourceCommands, OutsideCommands):
         project = _location(location_inheritance, ex.project, flow_project)
         new_id = child_id(ex.id, self.next_seq)
         fault_point("child.created")
-        created = self._append(ChildCreated(new_id, flow, version, name, run, child_type))
+        created = self._append(ChildCreated(new_id, flow, version, name, run, child_type, call_args))
         self.unflushed.append(NewExecution(  # created with the next commit, so a fan-out shares commits
             id=new_id, flow=flow, flow_version=version, input_value=encoded,
             status="QUEUED" if run else "PAUSED", type=child_type, name=name, parent_id=ex.id,
@@ -543,15 +559,7 @@ class ReplayContext(ResourceCommands, OutsideCommands):
             if isinstance(event.body, ExecutionEnded):
                 return
             left = len(self.history) - self.pos
-            error = NondeterminismError(
-                f"execution {self.execution_id}: nondeterminism at seq {event.seq}: the handler ended "
-                f"({status}) at {self._where(line)}, but the history has {left} more "
-                f"recorded event(s), starting with {_describe(event.command, event.body.identity)} at "
-                f"{self._where(event.line)}. A call was removed or skipped. The execution is halted with its "
-                f"log intact: restore the code, then `engine resume {self.execution_id}`."
-            )
-            error.seq = event.seq  # type: ignore[attr-defined]
-            self.fatal = error
+            self.fatal = divergence.ended_early(self.execution_id, event, status, line, self.flow_file, left)
 
 
 def _location(inheritance: str | None, parent_project: str, flow_project: str) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.decision import Suspended
     from engine.replay import ExecutionInfo, Live
-    from store.events import Body, Event, EventBody
+    from store.events import Arg, Body, Event, EventBody
 
     class _Host:
         """What these commands use of ``ReplayContext``, declared for the type checker."""
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         live: Live | None
         next_seq: int
 
-        def _recorded(self, command: str, identity: str = "") -> Body | None: ...
+        def _recorded(self, command: str, identity: str = "", args: list[Arg] | None = None) -> Body | None: ...
         def _outcome(self) -> Body | None: ...
         def _append(self, body: EventBody, line: int | None = None) -> Event: ...
         def _commit(self, body: EventBody, **effects: Any) -> EventBody: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from engine import arguments
 from engine.connections import connection_spec
 from engine.connectors import ConnectorError, get_connector, mask_secrets
 from engine.decision import Suspended
@@ -25,6 +26,7 @@ from flow_api.resources import revive
 from flow_api.runtime import Runtime
 from store import values
 from store.events import (
+    Arg,
     ChildCreated,
     ConnectorRead,
     ConnectorSaved,
@@ -45,9 +47,11 @@ class OutsideCommands(_Host):
             _text(subject, "its subject")
         except values.UnrecordableValueError as exc:
             raise InvalidInputError(f"execution {self.execution_id}: message refused: {exc}") from None
-        sent = self._recorded("message", subject)
+        call_args = [arguments.argument(name, value) for name, value in
+                     (("message", message), ("body", body), ("request", request), ("wait", wait), ("timeout", timeout))]
+        sent = self._recorded("message", subject, call_args)
         if sent is None:
-            sent = self._send_message(subject, message, body, request, wait, timeout)
+            sent = self._send_message(subject, message, body, request, wait, timeout, call_args)
         assert isinstance(sent, MessageSent)
         if not sent.wait:
             return sent.message_id
@@ -71,7 +75,8 @@ class OutsideCommands(_Host):
         return revive(answer.response, cast(Runtime, self))
 
     def _send_message(
-        self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None
+        self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None,
+        call_args: list[Arg],
     ) -> MessageSent:
         assert self.live is not None
         try:
@@ -90,7 +95,7 @@ class OutsideCommands(_Host):
         deadline = self.live.now() + timeout if waits and timeout is not None else None
         seq = self.next_seq
         message_id = child_id(self.execution_id, seq)
-        sent = MessageSent(message_id, subject, message, form, waits, deadline)
+        sent = MessageSent(message_id, subject, message, form, waits, deadline, call_args)
         self._commit(sent, messages=[NewMessage(message_id, seq, subject, message, form, waits, deadline)])
         return sent
 
@@ -99,7 +104,9 @@ class OutsideCommands(_Host):
         params: dict[str, Any],
     ) -> str:
         identity = connector or connector_type or ""
-        created = self._recorded("connect", identity)
+        call_args = [arguments.argument("name", name), arguments.argument("run", run),
+                     *arguments.mapping_arguments(mask_secrets(params))]
+        created = self._recorded("connect", identity, call_args)
         if created is not None:
             assert isinstance(created, ChildCreated)
             return created.child_id
@@ -133,7 +140,7 @@ class OutsideCommands(_Host):
             type="CONNECTION", name=name, parent_id=ex.id, root_id=ex.root_id, depth=ex.depth + 1,
             project=ex.project,
         )
-        self._commit(ChildCreated(new_id, identity, "", name, run, "CONNECTION"), creates=[new])
+        self._commit(ChildCreated(new_id, identity, "", name, run, "CONNECTION", call_args), creates=[new])
         return new_id
 
     def connector_read(self, name: str) -> tuple[bool, str | None, Any]:
@@ -149,7 +156,9 @@ class OutsideCommands(_Host):
         return read.exists, read.connector_type, revive(read.value, cast(Runtime, self))
 
     def connector_save(self, name: str, connector_type: str, value: dict[str, Any]) -> None:
-        if self._recorded("connector_save", name) is not None:
+        call_args = [arguments.argument("connector_type", connector_type),
+                     arguments.argument("value", mask_secrets(value))]
+        if self._recorded("connector_save", name, call_args) is not None:
             return
         try:
             if not isinstance(connector_type, str) or not isinstance(value, dict):
@@ -162,7 +171,7 @@ class OutsideCommands(_Host):
                 f"execution {self.execution_id}: connector {name!r}: {exc}"
             )) from None
         self._commit(
-            ConnectorSaved(name, connector_type.upper(), mask_secrets(encoded)),
+            ConnectorSaved(name, connector_type.upper(), mask_secrets(encoded), call_args),
             connectors=[ConnectorWrite(name, connector_type.upper(), encoded)],
         )
 

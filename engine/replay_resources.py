@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from engine import arguments
 from engine.replay_host import _Host
 from flow_api.exceptions import InvalidInputError, ResourceNotFoundError
 from flow_api.resources import revive
@@ -52,14 +53,15 @@ class ResourceCommands(_Host):
         return body.exists, revive(body.value, cast(Runtime, self)), body.description
 
     def setting_save(self, name: str, value: Any, description: str | None) -> None:
-        if self._recorded("setting_save", name) is None:
+        call_args = [arguments.argument("value", value), arguments.argument("description", description)]
+        if self._recorded("setting_save", name, call_args) is None:
             try:
                 encoded = values.roundtrip(value)
             except values.UnrecordableValueError as exc:
                 raise self._fail("setting_save", name, InvalidInputError(
                     f"execution {self.execution_id}: setting {name!r} cannot be saved: {exc}"
                 )) from None
-            self._commit(SettingSaved(name, encoded, description), settings=[SettingWrite(name, encoded, description)])
+            self._commit(SettingSaved(name, encoded, description, call_args), settings=[SettingWrite(name, encoded, description)])
 
     def setting_delete(self, name: str) -> None:
         if self._recorded("setting_delete", name) is None:

@@ -17,6 +17,7 @@ from flow_api.exceptions import (
     NondeterminismError,
     ResourceNotFoundError,
     SuspensionSwallowedError,
+    WrongThreadError,
 )
 from flow_api.execution import Execution
 from flow_api.resources import Connector, Flow, Setting
@@ -42,4 +43,5 @@ __all__ = [
     "Setting",
     "SuspensionSwallowedError",
     "System",
+    "WrongThreadError",
 ]

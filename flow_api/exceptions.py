@@ -49,6 +49,40 @@ class NondeterminismError(EngineException):
     The execution is halted, not ended: its log is intact. Fix the code so that it
     issues the same commands in the same order for executions already in flight,
     then ``engine resume ID``.
+
+    Attributes:
+        execution_id: the execution that diverged.
+        seq: the recorded event the new code no longer matches.
+        recorded: the recorded call (``step('fetch')``, or the end of the handler).
+        recorded_line: the script line that made it (0 when unknown).
+        new: what the code does now (a call, or the end of the handler).
+        new_line: the script line that does it.
+        cause: ``changed arguments`` (same call, other arguments), ``changed`` (another
+            call) or ``removed`` (the handler ended before the recorded calls did).
+        detail: for changed arguments, which one differs and both values, shortened.
+    """
+
+    def __init__(
+        self, message: str, *, execution_id: str = "", seq: int = 0, recorded: str = "", recorded_line: int = 0,
+        new: str = "", new_line: int = 0, cause: str = "", detail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.seq = seq
+        self.recorded = recorded
+        self.recorded_line = recorded_line
+        self.new = new
+        self.new_line = new_line
+        self.cause = cause
+        self.detail = detail
+
+
+class WrongThreadError(EngineException):
+    """A flow_api call came from a thread other than the one running the handler.
+
+    Replay answers calls in the order the handler makes them, which threads would make
+    vary between runs. For parallel work start child executions
+    (``this.flow(..., wait=False)``, then ``this.wait_for``).
     """
 
 

@@ -18,7 +18,10 @@ RETURN_WHEN = ("ALL_SUCCEEDED", "ALL_ENDED", "FIRST_ENDED")
 class Execution:
     """An execution. As ``this`` it is the running one; otherwise a handle on another.
 
-    Every method is a recorded command: on replay it is answered from the log.
+    Every method is a recorded command: on replay it is answered from the log, and
+    checked to be the same call with the same arguments (else ``NondeterminismError``).
+    Call it from the handler's own thread only (else ``WrongThreadError``): for parallel
+    work start child executions with ``this.flow(..., wait=False)`` and ``this.wait_for``.
     """
 
     kind = "execution"
@@ -120,8 +123,12 @@ class Execution:
     def step(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` once and record its result (or its failure).
 
-        On replay the recorded result is returned (or the failure re-raised) and ``fn``
-        is not called. Use it for anything that touches the outside world.
+        On replay the recorded result is returned (or the failure re-raised as the same
+        class with the same args and attributes) and ``fn`` is not called. Use it for
+        anything that touches the outside world. The arguments (and the plain values a
+        lambda or nested ``fn`` holds) are part of the call's identity: a replay that
+        passes others halts with ``NondeterminismError`` (changed arguments). An error
+        whose args or attributes are not plain values is refused when it is recorded.
         """
         name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
         if isinstance(fn, functools.partial):

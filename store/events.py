@@ -16,17 +16,34 @@ FORMAT_VERSION = 1
 
 
 class ErrorInfo(msgspec.Struct, frozen=True):
-    """A failure as data (never a pickle): exception type name, message, traceback text."""
+    """A failure as data (never a pickle): exception type name, message, traceback text,
+    and its ``args`` and ``attributes`` as plain values (``attributes`` None: only the
+    message was recorded, as before they were, or because they were not plain)."""
 
     type: str
     message: str
     traceback: str = ""
     args: list[Any] = []
+    attributes: dict[str, Any] | None = None
+
+
+class Arg(msgspec.Struct, frozen=True, array_like=True):
+    """One argument of a recorded call: its name (a parameter, ``#2``, an input key),
+    a digest of its canonical encoding (what replay compares) and a shortened form
+    (what a diagnosis shows)."""
+
+    name: str
+    digest: str
+    shown: str
 
 
 class Body(msgspec.Struct, frozen=True, tag_field="kind", array_like=True):
     """Base of every event body. ``command`` names the flow_api call it records
-    (empty for events that are not commands), ``identity`` its key argument."""
+    (empty for events that are not commands), ``identity`` its key argument.
+
+    Bodies of commands that take arguments end with ``args: list[Arg] | None``: None
+    in logs written before arguments were recorded (a replay then checks no arguments).
+    """
 
     command: ClassVar[str] = ""
 
@@ -97,6 +114,7 @@ class StepCompleted(Body, tag="step", frozen=True):
     command: ClassVar[str] = "step"
     name: str
     result: Any
+    args: list[Arg] | None = None
 
     @property
     def identity(self) -> str:
@@ -109,6 +127,7 @@ class CommandFailed(Body, tag="failed", frozen=True):
     failed_command: str
     failed_identity: str
     error: ErrorInfo
+    args: list[Arg] | None = None
 
     @property
     def identity(self) -> str:
@@ -134,6 +153,7 @@ class ChildCreated(Body, tag="child", frozen=True):
     name: str | None
     run: bool
     child_type: str = "FLOW"
+    args: list[Arg] | None = None
 
     @property
     def command(self) -> str:  # type: ignore[override]
@@ -213,6 +233,7 @@ class SettingSaved(Body, tag="setting_save", frozen=True):
     setting: str
     value: Any
     description: str | None = None
+    args: list[Arg] | None = None
 
     @property
     def identity(self) -> str:
@@ -258,6 +279,7 @@ class MessageSent(Body, tag="message", frozen=True):
     form: Any = None
     wait: bool = False
     deadline: float | None = None
+    args: list[Arg] | None = None
 
     @property
     def identity(self) -> str:
@@ -288,6 +310,7 @@ class ConnectorSaved(Body, tag="connector_save", frozen=True):
     connector: str
     connector_type: str
     value: Any
+    args: list[Arg] | None = None
 
     @property
     def identity(self) -> str:

@@ -100,6 +100,31 @@ def encode(value: Any) -> bytes:
     return data
 
 
+def canonical(value: Any) -> bytes:
+    """One encoding for equal values, whatever their order in memory: dict items sorted
+    by key, set members sorted (both by their own canonical encoding, so mixed types
+    sort too), tuples as lists. Equal values give equal bytes in every process, whatever
+    its ``PYTHONHASHSEED``. Raises ``UnrecordableValueError`` for a value with no encoding."""
+    try:
+        return _encoder.encode(_canonical_tree(value))
+    except (TypeError, msgspec.EncodeError, OverflowError, RecursionError) as exc:
+        raise UnrecordableValueError(str(exc)) from None
+
+
+def _canonical_tree(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bytes, type(None))):
+        return value
+    if isinstance(value, dict):
+        items = sorted(((canonical(k), k, _canonical_tree(v)) for k, v in value.items()), key=lambda t: t[0])
+        return {k: v for _, k, v in items}
+    if isinstance(value, (set, frozenset)):
+        return [v for _, v in sorted(((canonical(v), _canonical_tree(v)) for v in value), key=lambda t: t[0])]
+    if isinstance(value, (list, tuple)):
+        return [_canonical_tree(v) for v in value]
+    ref = getattr(value, "__engine_ref__", None)
+    return _canonical_tree(ref()) if ref is not None else value
+
+
 def decode(data: bytes | None) -> Any:
     return None if data is None else _decoder.decode(data)
 

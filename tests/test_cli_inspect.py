@@ -84,7 +84,10 @@ def test_history_table_shows_calls_results_and_source_lines(batch: dict[str, str
     assert "flow('order')" in parent and "wait_for(" in parent and "· wait done" in parent
     events = json.loads(run_cli("history", batch["first"], "--json").stdout)
     assert [set(e) for e in events] == [{"seq", "kind", "at", "line", "data"}] * len(events)
-    assert events[2]["data"] == {"kind": "step", "name": "fetch_price", "result": 41.5}
+    step = events[2]["data"]
+    assert (step["kind"], step["name"], step["result"]) == ("step", "fetch_price", 41.5)
+    (argument,) = step["args"]  # [name, digest, shortened value]
+    assert (argument[0], argument[2]) == ("item", "'apple'") and len(argument[1]) == 16
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from cli.main import cli
 from engine import control
 from engine.api import Engine
+from engine.arguments import unchecked
 from engine.errors import EngineError
 from store.events import (
     AttemptStarted,
@@ -306,7 +307,9 @@ def test_fork_with_a_changed_input(eng: Engine, invoke: Callable[..., Result]) -
     assert (data["source"], data["at_seq"], data["final_status"]) == (original, 3, "ENDED_SUCCESS")
     assert eng.get(fork).output_value == {"result": 21}  # first step taken over (1), second run live (20)
     assert eng.get(fork).input_value == {"n": 2} and eng.get(fork).parent_id is None
-    assert [e.body for e in eng.history(fork)[1:3]] == [e.body for e in before[1:3]]
+    # taken over as recorded, without their arguments: they were made with the old input
+    assert [e.body for e in eng.history(fork)[1:3]] == [e.body for e in unchecked(before[1:3])]
+    assert before[1].body.args is not None and eng.history(fork)[1].body.args is None
     assert eng.history(fork)[3].body == ExecutionControlled("fork", "", "QUEUED", eng.get(original).flow_version,
                                                             f"forked from {original} at seq 3", ForkOrigin(original, 3))
     assert eng.history(original) == before and eng.get(original).output_value == {"result": 11}

@@ -33,6 +33,18 @@ CASES = {
     "renamed_setting": (2, "setting_save('alpha')", "setting_save('beta')", False),
     "extra_call": (2, "step('fetch')", "log()", False),
     "missing_call": (3, "step('store')", "return this.success", True),
+    "changed_args_step": (2, "step('fetch')", "step('fetch')", False),
+    "changed_args_child": (2, "flow('nd_helper_a')", "flow('nd_helper_a')", False),
+    "changed_args_connection": (2, "connect('SQLITE')", "connect('SQLITE')", False),
+    "changed_args_setting": (2, "setting_save('alpha')", "setting_save('alpha')", False),
+}
+
+#: case -> which argument changed, as the message names it (the same call, other arguments)
+CHANGED_ARGUMENTS = {
+    "changed_args_step": "region='us' where the history recorded region='eu'",
+    "changed_args_child": "inputs['batch']=[1, 2, 4] where the history recorded inputs['batch']=[1, 2, 3]",
+    "changed_args_connection": "query='SELECT 2' where the history recorded query='SELECT 1'",
+    "changed_args_setting": "value={'limit': 20} where the history recorded value={'limit': 10}",
 }
 
 
@@ -93,6 +105,12 @@ def check_message(message: str, execution_id: str, case: str, v1: str, v2: str) 
     assert recorded_line != asked_line  # so the message cannot name the right line by accident
     assert f"execution {execution_id}" in message
     assert f"nondeterminism at seq {seq}:" in message
+    if case in CHANGED_ARGUMENTS:
+        assert f"nondeterminism at seq {seq}: changed arguments:" in message
+        assert f"with {CHANGED_ARGUMENTS[case]}: " in message
+        assert "sorted(...)" in message and "this.step" in message
+        assert f"engine retry {execution_id}" in message
+        return
     if leftover:
         assert f"the handler ended (ENDED_SUCCESS) at line {asked_line} of" in message
         assert f"starting with {recorded} at line {recorded_line} of" in message
@@ -116,7 +134,16 @@ def test_replay_against_changed_code_names_the_divergence(case, engine, waiting_
     assert decision.status == "HALTED"
     assert decision.events == []
     assert isinstance(replay.ctx.fatal, NondeterminismError)
-    assert replay.ctx.fatal.seq == CASES[case][0]
+    # the error says the same in its fields
+    fatal = replay.ctx.fatal
+    seq, recorded, asked, leftover = CASES[case]
+    assert (fatal.execution_id, fatal.seq, fatal.recorded) == (execution_id, seq, recorded)
+    assert (fatal.recorded_line, fatal.new_line) == (line_of(v1, "recorded"), line_of(v2, "asked"))
+    if leftover:
+        assert (fatal.cause, fatal.new) == ("removed", "the end of the handler (ENDED_SUCCESS)")
+    else:
+        assert (fatal.cause, fatal.new) == ("changed arguments" if case in CHANGED_ARGUMENTS else "changed", asked)
+    assert fatal.detail == CHANGED_ARGUMENTS.get(case, "")
     assert decision.error.type == "NondeterminismError"
     check_message(decision.message, execution_id, case, v1, v2)
     # the recorded event named by the message really is the one at that seq

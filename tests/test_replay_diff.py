@@ -1,5 +1,5 @@
 """`engine replay`, `engine check`, exported histories and flow_api.testing on real
-executions of tests/flows/inspect/order.py, changed in each of the four ways."""
+executions of tests/flows/inspect/order.py, changed in each of the five ways."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ CHANGES = {
             3, FETCH, 'this.step(check_stock, inputs["item"])', "added"),
     "remove": (SOURCE.replace(RESERVE, "reservation = None"), 4, RESERVE,
                "this.set_output(price=price, reservation=reservation)", "removed"),
+    "arguments": (SOURCE.replace(RESERVE, RESERVE.replace('inputs["qty"]', 'inputs["qty"] + 1')), 4, RESERVE,
+                  RESERVE.replace('inputs["qty"]', 'inputs["qty"] + 1'), "changed arguments"),
 }
 
 

@@ -1,4 +1,4 @@
-"""An order: the flow the inspect tests change in four ways (see tests/test_replay_diff.py)."""
+"""An order: the flow the inspect tests change in five ways (see tests/test_replay_diff.py)."""
 import flow_api  # noqa: F401  (flow scripts import flow_api, as the seed's do)
 
 

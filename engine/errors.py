@@ -23,6 +23,15 @@ def shorten(text: str, limit: int = MAX_TEXT) -> str:
     return f"{text[:keep]} … [{len(text) - 2 * keep} characters left out] … {text[-keep:]}"
 
 
+def text_of(value: object) -> str:
+    """``str(value)``, or a placeholder when its ``__str__`` fails (a flow's exception
+    class may render badly: that must not stop the engine from recording it)."""
+    try:
+        return str(value)
+    except Exception as failure:
+        return f"<str() of this {type(value).__name__} failed: {type(failure).__name__}>"
+
+
 def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None) -> ErrorInfo:
     """Record ``exc`` as type name, message and traceback text (flow frames only when
     ``module_globals`` names the flow's module)."""
@@ -33,7 +42,7 @@ def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None)
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ in ("builtins", "flow_api.exceptions") else f"{cls.__module__}.{cls.__qualname__}"
     args = list(exc.args) if all(isinstance(a, (str, int, float, bool, type(None))) for a in exc.args) else []
-    return ErrorInfo(name, shorten(str(exc)), shorten(text), args if len(repr(args)) <= MAX_TEXT else [])
+    return ErrorInfo(name, shorten(text_of(exc)), shorten(text), args if len(repr(args)) <= MAX_TEXT else [])
 
 
 def _from_flow_frames(tb: TracebackType | None, module_globals: dict[str, Any]) -> TracebackType | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import EngineError
+from engine.errors import EngineError, text_of
 from store.sqlite import SqliteStore
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. -]{0,199}$")
@@ -119,8 +119,8 @@ def compile_flow(name: str, version: str, source: str, path: str | None = None) 
     module_globals: dict[str, Any] = {"__name__": f"flow_{name}", "__file__": path or filename}
     try:
         exec(code, module_globals)
-    except Exception as exc:
-        raise FlowLoadError(f"flow {name!r} failed while loading: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # sys.exit() at module level is a flow error too
+        raise FlowLoadError(f"flow {name!r} failed while loading: {type(exc).__name__}: {text_of(exc)}") from exc
     handler = module_globals.get("handler")
     if not callable(handler):
         raise FlowLoadError(

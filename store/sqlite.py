@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from store import values
+from store.attempts import CLAIM_COUNTS, HAND_BACK
 from store.events import Event, decode_body
 from store.faults import fault_point
 from store.group_commit import GroupCommit
@@ -323,7 +324,7 @@ class SqliteStore:
         def write(conn: sqlite3.Connection) -> list[tuple[str, int]]:
             rows = conn.execute(
                 "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, "
-                "fence = fence + 1, started_at = coalesce(started_at, ?) WHERE id IN ("
+                f"fence = fence + 1, {CLAIM_COUNTS}, started_at = coalesce(started_at, ?) WHERE id IN ("
                 "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < ? "
                 "UNION ALL SELECT id FROM executions WHERE status = 'WAITING' AND wake_at <= ? "
                 "UNION ALL SELECT id FROM executions WHERE status = 'QUEUED' "
@@ -350,15 +351,16 @@ class SqliteStore:
 
         return self.transaction(write) if leases else []
 
-    def release_leases(self, leases: Sequence[tuple[str, int]]) -> None:
-        """Hand leased executions back (QUEUED) so any worker can claim them now."""
+    def release_leases(self, leases: Sequence[tuple[str, int]], note: str | None = None) -> None:
+        """Hand leased executions back (QUEUED) so any worker can claim them now.
+
+        With ``note`` (what went wrong) the activation counts as a failed attempt and the
+        note is kept for the message the engine gives when it stops trying; without, it
+        does not count (the worker stopped before the activation could decide).
+        """
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE executions SET status = 'QUEUED', lease_owner = NULL, lease_expires = NULL "
-                "WHERE id = ? AND fence = ? AND status = 'RUNNING'",
-                leases,
-            )
+            conn.executemany(HAND_BACK, [(note, eid, fence) for eid, fence in leases])
 
         self.transaction(write)
 

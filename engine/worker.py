@@ -85,7 +85,7 @@ class Worker:
         self._wakeup = threading.Condition()
         self._notified = True
         self._running: dict[str, Activation] = {}
-        self._suspects: list[str] = []  # executions whose last activation died: each runs alone
+        self._suspect: str | None = None  # an execution whose last activation died: it runs alone
         self._interrupts = Interrupts()
         self._stop = threading.Event()
         self._stopping = False
@@ -180,7 +180,7 @@ class Worker:
 
     def _free(self) -> int:
         """Slots free for new claims (none while an execution runs alone); hold the lock."""
-        return 0 if self._suspects else self.concurrency - len(self._running)
+        return 0 if self._suspect else self.concurrency - len(self._running)
 
     def _watch(self, now: float, changed: bool) -> None:
         """Stop activations past their time limit, or whose execution was cancelled."""
@@ -313,16 +313,21 @@ class Worker:
         event = Event(row.last_seq + 1, self.clock(), ExecutionEnded("ENDED_ERROR", message, output, info))
         return Decision("end", [event], status="ENDED_ERROR", message=message, output_value=output)
 
-    def _alone(self, execution_id: str) -> None:
-        """Wait until no other activation runs here, and start none meanwhile: this
-        execution's last activation died, perhaps taking its worker process with it."""
+    def _alone(self, execution_id: str, fence: int) -> bool:
+        """Run this execution alone: its last activation died, perhaps taking its worker
+        process with it. Waits until no other activation runs here, starting none
+        meanwhile; False (its lease handed back, uncounted) if another one runs alone."""
         with self._wakeup:
-            self._suspects.append(execution_id)
-            while self._suspects[0] != execution_id or len(self._running) > len(self._suspects):
-                self._wakeup.wait(0.05)
-            act = self._running.get(execution_id)
-            if act is not None:
-                act.started = self.clock()
+            if self._suspect is None:
+                self._suspect = execution_id
+                while len(self._running) > 1:
+                    self._wakeup.wait(0.05)
+                act = self._running.get(execution_id)
+                if act is not None:
+                    act.started = self.clock()
+                return True
+        self.store.release_leases([(execution_id, fence)])
+        return False
 
     def activate(self, execution_id: str, fence: int) -> Decision:
         """Replay and run the handler of a claimed execution; returns its decision."""
@@ -336,8 +341,8 @@ class Worker:
             message = attempts.gave_up_message(row, self.max_attempts)
             log.error("%s", message)
             return self._end(row, message, ErrorInfo("EngineException", message))
-        if row.attempts > 1:
-            self._alone(execution_id)
+        if row.attempts > 1 and not self._alone(execution_id, fence):
+            return Decision("aborted")
         with self._wakeup:
             act = self._running.get(execution_id)
         if row.type == "CONNECTION":
@@ -391,6 +396,6 @@ class Worker:
             act = self._running.get(execution_id)
             if act is not None and act.fence == fence:
                 del self._running[execution_id]
-                if execution_id in self._suspects:
-                    self._suspects.remove(execution_id)
+                if execution_id == self._suspect:
+                    self._suspect = None
                 self._wakeup.notify_all()

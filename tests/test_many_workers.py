@@ -126,7 +126,7 @@ class Pool:
 
     def start(self) -> subprocess.Popen[bytes]:
         argv = [*engine_command(), "--db", self.db, "worker", "--lease", str(LEASE), "--poll", "0.002",
-                "--concurrency", "8"]
+                "--concurrency", "8", "--max-attempts", "1000"]  # the kills are ours, not the flows'
         with open(self.logs / f"worker{self.started}.out", "wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         self.started += 1

@@ -142,14 +142,15 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
     if supervise:
         code = _supervised(engine, ["--until-ended", execution_id], DEFAULT_MAX_ATTEMPTS,
                            lambda: engine.get(execution_id).ended)
-        if code != 0:
-            _stopped(engine, execution_id, code)
-        _show_result(engine.get(execution_id), as_json)
-        sys.exit(0 if engine.get(execution_id).status == "ENDED_SUCCESS" else 1)
+        row = engine.get(execution_id)
+        if _unfinished(row):
+            sys.exit(code or 1)
+        _show_result(row, as_json)
+        sys.exit(0 if row.status == "ENDED_SUCCESS" else 1)
     w = engine.worker()
     row, stopped = run_in_process(w, lambda: engine.run_until_ended(execution_id, on_message=_hint_answer, worker=w))
-    if stopped:
-        _stopped(engine, execution_id, 130)
+    if stopped and _unfinished(row):
+        leave(w, 130)
     _show_result(row, as_json)
     leave(w, 0 if row.status == "ENDED_SUCCESS" else 1)
 
@@ -158,12 +159,13 @@ def _supervised(engine: Engine, worker_args: list[str], max_attempts: int, done:
     return supervise(engine, child_argv(click.get_current_context(), engine, worker_args), max_attempts, done)
 
 
-def _stopped(engine: Engine, execution_id: str, code: int) -> None:
-    row = engine.get(execution_id)
-    if not row.ended and row.status != "HALTED":
-        click.echo(f"engine: stopped before execution {row.id} ended; it is {row.status}: "
-                   f"`engine worker` runs it on, `engine cancel {row.id}` drops it", err=True)
-        sys.exit(code)
+def _unfinished(row: Any) -> bool:
+    """Whether the worker stopped before the execution ended or halted (and say so)."""
+    if row.ended or row.status == "HALTED":
+        return False
+    click.echo(f"engine: stopped before execution {row.id} ended; it is {row.status}: "
+               f"`engine worker` runs it on, `engine cancel {row.id}` drops it", err=True)
+    return True
 
 
 def _show_result(row: Any, as_json: bool) -> None:

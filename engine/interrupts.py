@@ -7,7 +7,10 @@ Python delivers at the thread's next line of Python code. (Code blocked inside C
 as a long ``time.sleep``, sees it when that call returns.)
 
 An interrupt never lands inside a store write: while the thread writes, a request is
-held and raised when the write is done, so a commit is never cut in half.
+held and raised when the write is done, so a commit is never cut in half. One still
+pending when the activation ends is let in and dropped there: CPython offers no safe
+way to withdraw it (``PyThreadState_SetAsyncExc(id, NULL)`` leaves the interpreter's
+eval breaker set for good, which hangs any thread that is traced or profiled).
 """
 
 from __future__ import annotations
@@ -44,13 +47,13 @@ class Interrupts:
         self._threads: dict[str, int] = {}  # execution id -> thread ident
         self._requested: dict[int, type[ActivationInterrupted]] = {}
         self._shielded: set[int] = set()
+        self._injected: set[int] = set()  # threads an interrupt was raised in, perhaps still pending
 
     @contextmanager
     def running(self, execution_id: str) -> Iterator[None]:
         """The current thread runs ``execution_id`` until the block ends. The caller must
         catch ``ActivationInterrupted`` around the block: one may come as it ends."""
         ident = threading.get_ident()
-        tid = ctypes.c_ulong(ident)
         with self._lock:
             self._threads[execution_id] = ident
         try:
@@ -61,7 +64,10 @@ class Interrupts:
                     with self._lock:
                         self._threads.pop(execution_id, None)
                         self._requested.pop(ident, None)
-                        _set_async_exc(tid, None)  # drop an interrupt not delivered yet
+                        injected = ident in self._injected
+                        self._injected.discard(ident)
+                    if injected:
+                        _absorb()
                     break
                 except ActivationInterrupted:
                     continue
@@ -75,6 +81,7 @@ class Interrupts:
                 return False
             self._requested[ident] = kind
             if ident not in self._shielded:
+                self._injected.add(ident)
                 _set_async_exc(ctypes.c_ulong(ident), ctypes.py_object(kind))
             return True
 
@@ -86,7 +93,11 @@ class Interrupts:
             requested = self._requested.get(ident)
             if requested is None:
                 self._shielded.add(ident)
+            injected = ident in self._injected
+            self._injected.discard(ident)
         if requested is not None:
+            if injected:
+                _absorb()
             raise requested()
         try:
             yield
@@ -96,3 +107,13 @@ class Interrupts:
                 requested = self._requested.get(ident)
             if requested is not None:
                 raise requested()
+
+
+def _absorb() -> None:
+    """Let an interrupt still pending for this thread arrive, and drop it (CPython
+    raises it at the next backward jump; if it already came, nothing happens)."""
+    try:
+        for _ in range(8):
+            pass
+    except ActivationInterrupted:
+        pass

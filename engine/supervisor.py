@@ -63,7 +63,7 @@ class Supervisor:
         previous = {s: signal.signal(s, self._forward) for s in (signal.SIGINT, signal.SIGTERM)}
         idle_deaths = 0
         try:
-            while True:
+            while not self._signals:  # one that came between two children stops it too
                 parent = os.getpid()
                 self._child = subprocess.Popen(self.argv, preexec_fn=lambda: _in_child(parent))
                 code = self._child.wait()
@@ -75,6 +75,7 @@ class Supervisor:
                 idle_deaths = 0 if held or code < 0 else idle_deaths + 1
                 if idle_deaths >= MAX_IDLE_DEATHS or (not held and code > 0):
                     return code  # the worker failed on its own and said why: not a flow's doing
+            return 130
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

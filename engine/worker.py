@@ -108,7 +108,7 @@ class Worker:
         (QUEUED, for any worker) and interrupts their handlers.
         """
         failures = 0
-        self._last_version = -1
+        self._last_version = self._checked_version = -1
         self._last_renew = self._last_lease_check = self.clock()
         try:
             while not self._stop.is_set():
@@ -139,7 +139,7 @@ class Worker:
             running = list(self._running.values())
             for act in running:
                 act.stop = ABANDONED
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=False)  # one not started yet finds its lease gone
         try:
             self.store.release_leases([(act.execution_id, act.fence) for act in running])
         except StoreError as exc:
@@ -161,13 +161,12 @@ class Worker:
         with self._wakeup:
             notified, self._notified = self._notified, False
             free = self._free()
-        changed = version != self._last_version
-        if free > 0 and (notified or changed or self._timer_due(now)):
+        if free > 0 and (notified or version != self._last_version or self._timer_due(now)):
             claimed = self.store.claim(self.owner, free, self.lease_seconds, now)
             self._last_version = version  # not before: a claim that failed (disk full) is tried again
             for execution_id, fence in claimed:
                 self._start(execution_id, fence)
-        self._watch(now, changed)
+        self._watch(now, version)
         if now - self._last_renew > self.lease_seconds / 3:
             self._renew(now)
             self._last_renew = now
@@ -182,12 +181,13 @@ class Worker:
         """Slots free for new claims (none while an execution runs alone); hold the lock."""
         return 0 if self._suspect else self.concurrency - len(self._running)
 
-    def _watch(self, now: float, changed: bool) -> None:
-        """Stop activations past their time limit, or whose execution was cancelled."""
+    def _watch(self, now: float, version: int) -> None:
+        """Stop activations past their time limit, or whose execution was cancelled
+        (looked for when another connection committed, at most every LEASE_CHECK_EVERY s)."""
         with self._wakeup:
             running = list(self._running.values())
-        if running and changed and now - self._last_lease_check >= LEASE_CHECK_EVERY:
-            self._last_lease_check = now
+        if running and version != self._checked_version and now - self._last_lease_check >= LEASE_CHECK_EVERY:
+            self._checked_version, self._last_lease_check = version, now
             statuses = self.store.statuses(act.execution_id for act in running)
             for act in running:
                 if act.stop is None and statuses.get(act.execution_id) != "RUNNING":

@@ -90,6 +90,7 @@ class Worker:
         self._stop = threading.Event()
         self._stopping = False
         self._abandon = False
+        self._to_hand_back: list[tuple[str, int]] = []
         self._secrets: dict[str, dict[str, Any]] = {}
 
     # -- the loop ------------------------------------------------------------------
@@ -158,6 +159,15 @@ class Worker:
         """Claim what can run, renew leases, wait for news; True when idle and asked to stop then."""
         version = self.store.data_version()
         now = self.clock()
+        with self._wakeup:
+            hand_back, self._to_hand_back = self._to_hand_back, []
+        if hand_back:
+            try:
+                self.store.release_leases(hand_back)
+            except StoreError:
+                with self._wakeup:
+                    self._to_hand_back[:0] = hand_back
+                raise
         with self._wakeup:
             notified, self._notified = self._notified, False
             free = self._free()
@@ -266,6 +276,7 @@ class Worker:
             log.info("execution %s: lease lost to another worker; dropped this activation", execution_id)
         except StoreError as exc:
             log.error("execution %s: %s", execution_id, exc)
+            self._hand_back(execution_id, fence)
         except BaseException as exc:  # an engine bug, or something that got past the handler's error handling
             self._failed(execution_id, fence, exc)
         finally:
@@ -373,8 +384,17 @@ class Worker:
         with self._interrupts.shielded():
             self.store.commit(Commit(execution_id, fence, events=[event]))
 
+    def _hand_back(self, execution_id: str, fence: int) -> None:
+        """The database failed this activation (disk full, read-only): not the flow's
+        doing, so its lease goes back uncounted, as soon as the database takes writes."""
+        with self._wakeup:
+            self._to_hand_back.append((execution_id, fence))
+
     def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
         if decision.kind == "aborted":
+            row = self.store.get_execution(execution_id)
+            if row is not None and row.fence == fence and row.status == "RUNNING":  # a write failed, lease still held
+                self._hand_back(execution_id, fence)
             return
         self._release_slot(execution_id, fence)  # free once committed: offer it to this commit's claim
         commit = Commit(

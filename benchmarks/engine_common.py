@@ -80,7 +80,7 @@ def spawn_recover(db: Path, sync: str, marks: Path, **options: Any) -> tuple[flo
 def spawn_cli_worker(db: Path, sync: str, marks: Path) -> float:
     """Run ``engine worker --until-idle`` on ``db`` to its exit; time.time() before the spawn."""
     argv = [*engine_command(), "--db", str(db), "--synchronous", sync, "worker",
-            "--until-idle", "--concurrency", "1", "--poll", "0.005"]
+            "--until-idle", "--concurrency", "1", "--poll", "0.005", "--no-supervise"]
     spawned = time.time()
     done = subprocess.run(argv, cwd=REPO, env=_env(marks), capture_output=True, text=True,
                           timeout=300, check=False)
@@ -102,7 +102,7 @@ def workers(db: Path, sync: str, count: int, *, concurrency: int,
             poll: float = 0.005) -> Iterator[list[subprocess.Popen[bytes]]]:
     """``count`` long-running ``engine worker`` processes on ``db``; killed on exit."""
     argv = [*engine_command(), "--db", str(db), "--synchronous", sync, "worker",
-            "--concurrency", str(concurrency), "--poll", str(poll)]
+            "--concurrency", str(concurrency), "--poll", str(poll), "--no-supervise"]
     procs = [subprocess.Popen(argv, cwd=REPO, env=_env(None), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(count)]
     try:

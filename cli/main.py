@@ -17,8 +17,11 @@ import click
 from cli.determinism import report_findings, strict_option
 from cli.inspect_render import check_lines
 from cli.render import echo_json, execution_dict, print_table
+from cli.supervise import child_argv, leave, run_in_process, supervise, supervise_option
+from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
 from engine.api import Engine, default_db_path
 from engine.determinism import scan_directory, scan_file, scan_flow
+from engine.attempts import DEFAULT_MAX_ATTEMPTS
 from engine.errors import EngineError
 from engine.inspect import check_synced
 from store import values
@@ -172,9 +175,10 @@ def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, A
 @click.option("--detach", is_flag=True, help="Only create the execution and print its id.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @strict_option
+@supervise_option
 @pass_engine
 def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | None, flows_dir: str | None,
-        name: str | None, detach: bool, as_json: bool, strict: bool) -> None:
+        name: str | None, detach: bool, as_json: bool, strict: bool, supervise: bool) -> None:
     """Run TARGET (a flow file or a registered flow's name) until it ends.
 
     A .py TARGET registers every flow in its folder (so sibling flows resolve) and
@@ -198,15 +202,42 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
     if detach:
         click.echo(json.dumps({"id": execution_id}) if as_json else execution_id)
         return
-    row = engine.run_until_ended(execution_id, on_message=_hint_answer)
+    if supervise:
+        code = _supervised(engine, ["--until-ended", execution_id], DEFAULT_MAX_ATTEMPTS,
+                           lambda: engine.get(execution_id).ended)
+        row = engine.get(execution_id)
+        if _unfinished(row):
+            sys.exit(code or 1)
+        _show_result(row, as_json)
+        sys.exit(0 if row.status == "ENDED_SUCCESS" else 1)
+    w = engine.worker()
+    row, stopped = run_in_process(w, lambda: engine.run_until_ended(execution_id, on_message=_hint_answer, worker=w))
+    if stopped and _unfinished(row):
+        leave(w, 130)
+    _show_result(row, as_json)
+    leave(w, 0 if row.status == "ENDED_SUCCESS" else 1)
+
+
+def _supervised(engine: Engine, worker_args: list[str], max_attempts: int, done: Callable[[], bool]) -> int:
+    return supervise(engine, child_argv(click.get_current_context(), engine, worker_args), max_attempts, done)
+
+
+def _unfinished(row: Any) -> bool:
+    """Whether the worker stopped before the execution ended or halted (and say so)."""
+    if row.ended or row.status == "HALTED":
+        return False
+    click.echo(f"engine: stopped before execution {row.id} ended; it is {row.status}: "
+               f"`engine worker` runs it on, `engine cancel {row.id}` drops it", err=True)
+    return True
+
+
+def _show_result(row: Any, as_json: bool) -> None:
     if as_json:
         echo_json(execution_dict(row))
     else:
         click.echo(f"{row.id} {row.status}" + (f": {row.message}" if row.message else ""), err=row.status != "ENDED_SUCCESS")
         if row.output_value:
             click.echo(json.dumps(row.output_value, indent=2, default=repr))
-    if row.status != "ENDED_SUCCESS":
-        sys.exit(1)
 
 
 @cli.command()
@@ -215,16 +246,32 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
 @click.option("--lease", "lease_seconds", type=LEASE_SECONDS, default=15.0, show_default=True, help="Lease length in seconds.")
 @click.option("--poll", "poll_interval", type=POLL_SECONDS, default=0.005, show_default=True,
               help="Seconds between checks for work from other processes.")
+@click.option("--max-attempts", default=DEFAULT_MAX_ATTEMPTS, show_default=True, type=click.IntRange(min=1),
+              help="Activations of one execution that may die in a row (worker killed, flow exited) before it ends ENDED_ERROR.")
+@click.option("--activation-timeout", default=DEFAULT_ACTIVATION_TIMEOUT, show_default=True, metavar="SECONDS",
+              type=FiniteRange(0, min_open=True),
+              help="How long one activation may run before it is stopped (a flow's TIMEOUT = SECONDS overrides it).")
+@supervise_option
+@click.option("--until-ended", metavar="ID", hidden=True, help="Run until this execution ends (what `engine run` runs).")
 @pass_engine
-def worker(engine: Engine, concurrency: int, until_idle: bool, lease_seconds: float, poll_interval: float) -> None:
+def worker(engine: Engine, concurrency: int, until_idle: bool, lease_seconds: float, poll_interval: float,
+           max_attempts: int, activation_timeout: float, supervise: bool, until_ended: str | None) -> None:
     """Run executions from the database until stopped (Ctrl-C)."""
-    w = engine.worker(concurrency=concurrency, lease_seconds=lease_seconds, poll_interval=poll_interval)
+    options = dict(concurrency=concurrency, lease_seconds=lease_seconds, poll_interval=poll_interval,
+                   max_attempts=max_attempts, activation_timeout=activation_timeout)
+    if supervise:
+        args = ["--concurrency", str(concurrency), "--lease", str(lease_seconds), "--poll", str(poll_interval),
+                "--max-attempts", str(max_attempts), "--activation-timeout", str(activation_timeout)]
+        sys.exit(_supervised(engine, args + ["--until-idle"] * until_idle, max_attempts, lambda: False))
+    w = engine.worker(**options)
     try:
-        w.run(until_idle=until_idle, max_store_failures=3 if until_idle else None)
-    except KeyboardInterrupt:
-        w.stop()
+        if until_ended:
+            _, stopped = run_in_process(w, lambda: engine.run_until_ended(until_ended, on_message=_hint_answer, worker=w))
+        else:
+            _, stopped = run_in_process(w, lambda: w.run(until_idle=until_idle, max_store_failures=3 if until_idle else None))
     except StoreError as exc:
         raise EngineError(str(exc)) from None
+    leave(w, 130 if stopped else 0)
 
 
 @cli.group()

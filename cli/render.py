@@ -29,7 +29,7 @@ def echo_json(data: Any) -> None:
 def execution_dict(row: ExecutionRow) -> dict[str, Any]:
     """The execution fields shown by ``show --json`` / ``ls --json`` / ``run --json``."""
     data = msgspec.to_builtins(row)
-    for internal in ("lease_owner", "lease_expires", "fence", "last_seq", "wake_at"):
+    for internal in ("lease_owner", "lease_expires", "fence", "last_seq", "wake_at", "attempt_log"):
         data.pop(internal)
     data["duration"] = None if row.ended_at is None else round(row.ended_at - row.created_at, 6)
     return data

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import sys
+import threading
 from types import TracebackType
 from typing import Any
 
 from engine.decision import ActivationAborted, Decision, ReplayExhausted, Suspended
-from engine.errors import error_info, shorten
+from engine.errors import error_info, shorten, text_of
 from engine.flows import LoadedFlow
+from engine.interrupts import ActivationInterrupted
 from engine.replay import ReplayContext
 from flow_api import Execution, System
 from flow_api.exceptions import ExecutionEnd, NondeterminismError
@@ -26,13 +28,12 @@ def run_handler(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
 
 
 def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
-    error: BaseException | None = None
     try:
         flow.handler(System(ctx), Execution(ctx, ctx.execution_id), ctx.inputs)
         status, message, line = "ENDED_SUCCESS", None, 0
     except ExecutionEnd as end:
         status, line = end.status, _flow_line(end.__traceback__, flow.module_globals)
-        message = None if end.message is None else shorten(str(end.message))
+        message = None if end.message is None else shorten(text_of(end.message))
     except Suspended as signal:
         return Decision(
             "suspend", ctx.pending, creates=ctx.unflushed, wake_at=signal.wake_at, wait=signal.wait,
@@ -42,13 +43,30 @@ def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
         return Decision("exhausted")
     except ActivationAborted:
         return Decision("aborted")
-    except KeyboardInterrupt:
-        raise
+    except ActivationInterrupted as stop:  # the worker stopped it: it says why, and commits
+        return Decision(
+            "interrupted", ctx.pending, creates=ctx.unflushed, output_value=dict(ctx.output),
+            line=_flow_line(stop.__traceback__, flow.module_globals),
+        )
+    except KeyboardInterrupt as exc:
+        if threading.current_thread() is threading.main_thread():
+            raise  # Ctrl-C of a replay run in the foreground (a worker runs handlers in other threads)
+        return _failed(ctx, flow, exc)
     except BaseException as exc:  # a flow error of any kind, SystemExit included, ends the execution
-        error = exc
-        line = _flow_line(exc.__traceback__, flow.module_globals)
-        where = f" (line {line})" if line else ""
-        status, message = "ENDED_ERROR", shorten(f"{type(exc).__name__}: {exc}{where}")
+        return _failed(ctx, flow, exc)
+    return _ended(ctx, flow, status, message, line, None)
+
+
+def _failed(ctx: ReplayContext, flow: LoadedFlow, exc: BaseException) -> Decision:
+    line = _flow_line(exc.__traceback__, flow.module_globals)
+    where = f" (line {line})" if line else ""
+    message = shorten(f"{type(exc).__name__}: {text_of(exc)}{where}")
+    return _ended(ctx, flow, "ENDED_ERROR", message, line, exc)
+
+
+def _ended(
+    ctx: ReplayContext, flow: LoadedFlow, status: str, message: str | None, line: int, error: BaseException | None
+) -> Decision:
     if ctx.fatal is None:
         ctx.check_end(status, line)
     if ctx.fatal is not None:

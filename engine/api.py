@@ -137,14 +137,17 @@ class Engine:
         return Worker(self.store, **options)
 
     def run_until_ended(
-        self, execution_id: str, *, on_message: Callable[[MessageRow], None] | None = None, **worker_options: Any
+        self, execution_id: str, *, on_message: Callable[[MessageRow], None] | None = None,
+        worker: Worker | None = None, **worker_options: Any,
     ) -> ExecutionRow:
-        """Run an embedded worker until the execution ends (or halts); returns its row.
+        """Run an embedded worker (``worker``, else a new one with ``worker_options``)
+        until the execution ends (or halts, or the worker is stopped); returns its row.
 
+        The worker does not wait for other executions it runs then: it hands them back.
         ``on_message`` is called once for each message of the execution that starts waiting
         for a person's answer, so a caller can say how to give it.
         """
-        worker = self.worker(**worker_options)
+        worker = worker or self.worker(**worker_options)
         seen: set[str] = set()
 
         def finished() -> bool:

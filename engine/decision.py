@@ -42,7 +42,8 @@ class Decision(msgspec.Struct):
 
     ``kind`` is ``end`` (status/message/output set), ``suspend`` (wake_at or wait set),
     ``halt`` (nondeterminism: error set, execution not ended), ``exhausted`` (replay
-    without live backend ran out of history), or ``aborted`` (lease lost).
+    without live backend ran out of history), ``aborted`` (lease lost), or
+    ``interrupted`` (the worker stopped it: ``engine.interrupts``; events and output so far set).
     ``events`` are the new events not committed yet.
     """
 

@@ -44,6 +44,15 @@ _SLOTS: dict[type[BaseException], tuple[str, ...]] = {
 _PLAIN = (str, int, float, bool, bytes, type(None))
 
 
+def text_of(value: object) -> str:
+    """``str(value)``, or a placeholder when its ``__str__`` fails (a flow's exception
+    class may render badly: that must not stop the engine from recording it)."""
+    try:
+        return str(value)
+    except Exception as failure:
+        return f"<str() of this {type(value).__name__} failed: {type(failure).__name__}>"
+
+
 def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None) -> ErrorInfo:
     """Record ``exc`` as type name, message and traceback text (flow frames only when
     ``module_globals`` names the flow's module), with its args and attributes when all
@@ -56,7 +65,7 @@ def error_info(exc: BaseException, module_globals: dict[str, Any] | None = None)
     attributes: dict[str, Any] | None = None
     if _unfaithful(exc) is None:
         args, attributes = list(exc.args), _attributes(exc)
-    return ErrorInfo(_type_name(type(exc)), shorten(str(exc)), shorten(text), args, attributes)
+    return ErrorInfo(_type_name(type(exc)), shorten(text_of(exc)), shorten(text), args, attributes)
 
 
 class StepFailure(NamedTuple):
@@ -76,7 +85,7 @@ def step_failure(
     if problem is None:
         return StepFailure(error_info(exc), None)
     refused = InvalidInputError(
-        f"execution {execution_id}: step {step!r} raised {_type_name(type(exc))}({shorten(str(exc), 200)!r}), "
+        f"execution {execution_id}: step {step!r} raised {_type_name(type(exc))}({shorten(text_of(exc), 200)!r}), "
         f"which a replay could not raise again as it is: {problem}. Keep plain values (dict, list, str, int, "
         "float, bool, None, bytes) in the error's arguments and attributes and define its class at the top "
         "level of a module, or catch it in the step and raise one that does."
@@ -138,6 +147,7 @@ def _unfindable(cls: type[BaseException], module_globals: dict[str, Any] | None)
     if "<locals>" in cls.__qualname__:
         return f"its class {cls.__qualname__} is defined inside a function, where a replay cannot find it"
     return f"its class cannot be found by its name {_type_name(cls)!r}"
+
 
 
 def _from_flow_frames(tb: TracebackType | None, module_globals: dict[str, Any]) -> TracebackType | None:

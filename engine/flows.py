@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import EngineError
+from engine.errors import EngineError, text_of
 from store.model import source_version
 from store.sqlite import SqliteStore
 
@@ -187,7 +187,7 @@ def compile_flow(name: str, version: str, source: str, path: str | None = None) 
     try:
         exec(code, module_globals)
     except Exception as exc:
-        raise FlowLoadError(f"flow {name!r} failed while loading: {type(exc).__name__}: {exc}") from exc
+        raise FlowLoadError(f"flow {name!r} failed while loading: {type(exc).__name__}: {text_of(exc)}") from exc
     except BaseException as exc:  # noqa: B036 -- sys.exit() in a flow must not end the worker or the CLI
         args = ", ".join(repr(arg) for arg in exc.args)
         raise FlowExitError(

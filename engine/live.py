@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from engine.clock import Clock
@@ -27,6 +28,7 @@ class StoreLive:
         self, store: SqliteStore, clock: Clock, execution_id: str, fence: int,
         claim: Callable[[], Claim | None], committed: Callable[[CommitResult], None],
         secrets: dict[str, dict[str, Any]] | None = None,
+        shield: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self.store = store
         self.now = clock
@@ -35,11 +37,13 @@ class StoreLive:
         self.claim = claim
         self.committed = committed
         self.secrets = secrets if secrets is not None else {}
+        self.shield = shield  # keeps an interrupt of the handler out of the write
 
     def commit(self, events: list[Event], **effects: Any) -> None:
         commit = Commit(self.execution_id, self.fence, events=events, claim=self.claim(), **effects)
         try:
-            result = self.store.commit(commit)
+            with self.shield():
+                result = self.store.commit(commit)
         except LeaseLostError as exc:
             raise ActivationAborted(str(exc)) from None
         except StoreError as exc:  # not the flow's business: stop, and run again from the log later

@@ -8,6 +8,12 @@ leases until they expire; then any worker claims those executions and replays th
 Wake-up: a commit that makes executions runnable (a child ended, a child was created)
 notifies this process's worker at once. Other processes notice through SQLite's
 ``data_version`` probe, every ``poll_interval`` seconds (5 ms by default).
+
+Poison: an execution claimed again after ``max_attempts`` activations died without a
+decision is ended (``engine.attempts``); one whose last activation died runs alone,
+so that it cannot take others down with it. Limits: an activation that runs past its
+time limit, or whose execution was cancelled, is interrupted at its next line
+(``engine.activity``, ``engine.interrupts``).
 """
 
 from __future__ import annotations
@@ -21,16 +27,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from engine import attempts
 from engine.activation import run_handler
+from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
 from engine.clock import Clock, system_clock
 from engine.connections import run_connection
 from engine.decision import Decision
-from engine.errors import error_info
+from engine.errors import error_info, text_of
 from engine.flows import FlowLoader, FlowLoadError
+from engine.interrupts import ActivationInterrupted, Interrupts
 from engine.live import StoreLive
 from engine.replay import ReplayContext
-from store.events import Event, ExecutionEnded, replay_history
-from store.model import Claim, Commit, CommitResult
+from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
+from store.model import Claim, Commit, CommitResult, ExecutionRow
 from store.sqlite import DatabaseReplacedError, SqliteStore, StoreError
 from store.writes import LeaseLostError
 
@@ -38,6 +47,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 15.0
 DEFAULT_POLL_INTERVAL = 0.005
+
+#: Seconds between checks that the executions this worker runs were not cancelled.
+LEASE_CHECK_EVERY = 0.05
+
+#: How long a stopping worker waits for abandoned activations to unwind.
+ABANDON_GRACE = 2.0
 
 
 class Worker:
@@ -52,9 +67,15 @@ class Worker:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         clock: Clock = system_clock,
         loader: FlowLoader | None = None,
+        max_attempts: int = attempts.DEFAULT_MAX_ATTEMPTS,
+        activation_timeout: float = DEFAULT_ACTIVATION_TIMEOUT,
     ) -> None:
+        if concurrency < 1 or not activation_timeout > 0:
+            raise ValueError("a worker needs concurrency >= 1 and activation_timeout > 0")
         self.store = store
         self.concurrency = concurrency
+        self.max_attempts = attempts.check_max_attempts(max_attempts)
+        self.activation_timeout = activation_timeout
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.clock = clock
@@ -63,9 +84,13 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="activation")
         self._wakeup = threading.Condition()
         self._notified = True
-        self._running: dict[str, int] = {}
+        self._running: dict[str, Activation] = {}
+        self._suspect: str | None = None  # an execution whose last activation died: it runs alone
+        self._interrupts = Interrupts()
         self._stop = threading.Event()
         self._stopping = False
+        self._abandon = False
+        self._to_hand_back: list[tuple[str, int]] = []
         self._secrets: dict[str, dict[str, Any]] = {}
 
     # -- the loop ------------------------------------------------------------------
@@ -81,13 +106,17 @@ class Worker:
         ``max_store_failures`` failures in a row it gives up and raises ``StoreError``.
         It raises ``DatabaseReplacedError`` at once when the database file was replaced
         or its -wal deleted.
+        Returning because ``until()`` became true, or after ``stop(abandon=True)``, the
+        worker does not wait for its other activations: it hands their executions back
+        (QUEUED, for any worker) and interrupts their handlers.
         """
         failures = 0
-        self._last_version = -1
-        self._last_renew = self.clock()
+        self._last_version = self._checked_version = -1
+        self._last_renew = self._last_lease_check = self.clock()
         try:
             while not self._stop.is_set():
                 if until is not None and until():
+                    self._abandon = True
                     return
                 try:
                     if self._tick(until_idle):
@@ -104,20 +133,54 @@ class Worker:
                     self._stop.wait(pause)
         finally:
             self._stopping = True
-            self._pool.shutdown(wait=True)
+            if self._abandon:
+                self._abandon_all()
+            else:
+                self._pool.shutdown(wait=True)
+
+    def _abandon_all(self) -> None:
+        """Hand back every execution still running here and interrupt its handler."""
+        with self._wakeup:
+            running = list(self._running.values())
+            for act in running:
+                act.stop = ABANDONED
+        self._pool.shutdown(wait=False)  # one not started yet finds its lease gone
+        try:
+            self.store.release_leases([(act.execution_id, act.fence) for act in running])
+        except StoreError as exc:
+            log.error("%s (the executions worker %s ran run again when their leases expire)", exc, self.owner)
+        for act in running:
+            act.watch(self._interrupts, self.clock())
+        with self._wakeup:
+            self._wakeup.wait_for(lambda: not self._running, ABANDON_GRACE)
+
+    def busy(self) -> bool:
+        """Whether a handler still runs here (one stuck in C code after ``run`` returned)."""
+        with self._wakeup:
+            return bool(self._running)
 
     def _tick(self, until_idle: bool) -> bool:
         """Claim what can run, renew leases, wait for news; True when idle and asked to stop then."""
         version = self.store.data_version()
         now = self.clock()
         with self._wakeup:
+            hand_back, self._to_hand_back = self._to_hand_back, []
+        if hand_back:
+            try:
+                self.store.release_leases(hand_back)
+            except StoreError:
+                with self._wakeup:
+                    self._to_hand_back[:0] = hand_back
+                raise
+        with self._wakeup:
             notified, self._notified = self._notified, False
-            free = self.concurrency - len(self._running)
+            free = self._free()
         if free > 0 and (notified or version != self._last_version or self._timer_due(now)):
             claimed = self.store.claim(self.owner, free, self.lease_seconds, now)
             self._last_version = version  # not before: a claim that failed (disk full) is tried again
             for execution_id, fence in claimed:
                 self._start(execution_id, fence)
+        self._watch(now, version)
         if now - self._last_renew > self.lease_seconds / 3:
             self._renew(now)
             self._last_renew = now
@@ -128,9 +191,27 @@ class Worker:
                 self._wakeup.wait(self.poll_interval)
         return False
 
+    def _free(self) -> int:
+        """Slots free for new claims (none while an execution runs alone); hold the lock."""
+        return 0 if self._suspect else self.concurrency - len(self._running)
+
+    def _watch(self, now: float, version: int) -> None:
+        """Stop activations past their time limit, or whose execution was cancelled
+        (looked for when another connection committed, at most every LEASE_CHECK_EVERY s)."""
+        with self._wakeup:
+            running = list(self._running.values())
+        if running and version != self._checked_version and now - self._last_lease_check >= LEASE_CHECK_EVERY:
+            self._checked_version, self._last_lease_check = version, now
+            statuses = self.store.statuses(act.execution_id for act in running)
+            for act in running:
+                if act.stop is None and statuses.get(act.execution_id) != "RUNNING":
+                    act.stop = CANCELLED
+        for act in running:
+            act.watch(self._interrupts, now)
+
     def _start(self, execution_id: str, fence: int) -> None:
         with self._wakeup:
-            self._running[execution_id] = fence
+            self._running[execution_id] = Activation(execution_id, fence, self.clock(), self.activation_timeout)
         try:
             self._pool.submit(self._activate, execution_id, fence)
         except RuntimeError:  # shutting down: hand the execution back at once
@@ -141,7 +222,7 @@ class Worker:
     def _claim_request(self) -> Claim | None:
         """Offer the free slots to the next commit, which leases what it makes runnable."""
         with self._wakeup:
-            free = self.concurrency - len(self._running)
+            free = self._free()
         return None if self._stopping or free <= 0 else Claim(self.owner, self.lease_seconds, free)
 
     def _committed(self, result: CommitResult) -> None:
@@ -150,7 +231,10 @@ class Worker:
         if len(result.claimed) < len(result.runnable):
             self.notify()
 
-    def stop(self) -> None:
+    def stop(self, *, abandon: bool = False) -> None:
+        """Stop claiming; ``run`` returns once the activations in flight have decided,
+        or at once with ``abandon`` (their executions are handed back)."""
+        self._abandon = self._abandon or abandon
         self._stop.set()
         self.notify()
 
@@ -172,24 +256,93 @@ class Worker:
 
     def _renew(self, now: float) -> None:
         with self._wakeup:
-            leases = list(self._running.items())
+            running = dict(self._running)
+        leases = [(eid, act.fence) for eid, act in running.items()]
         for lost in self.store.renew_leases(leases, self.lease_seconds, now):
             log.warning("worker %s lost the lease of execution %s", self.owner, lost)
+            if running[lost].stop is None:
+                running[lost].stop = CANCELLED
 
     # -- one activation --------------------------------------------------------------
 
     def _activate(self, execution_id: str, fence: int) -> None:
         try:
-            self._commit(execution_id, fence, self.activate(execution_id, fence))
+            try:
+                with self._interrupts.running(execution_id):
+                    decision = self.activate(execution_id, fence)
+            except ActivationInterrupted:  # came outside the handler (loading it, or as it returned)
+                decision = Decision("interrupted")
+            if decision.kind == "interrupted":
+                self._stopped(execution_id, fence, decision)
+            else:
+                self._commit(execution_id, fence, decision)
         except LeaseLostError:
             log.info("execution %s: lease lost to another worker; dropped this activation", execution_id)
         except StoreError as exc:
             log.error("execution %s: %s", execution_id, exc)
-        except Exception:
-            log.exception("execution %s: internal error in the engine; it will be retried when its lease expires", execution_id)
+            self._hand_back(execution_id, fence)
+        except BaseException as exc:  # an engine bug, or something that got past the handler's error handling
+            self._failed(execution_id, fence, exc)
         finally:
             self._release_slot(execution_id, fence)
             self.notify()
+
+    def _failed(self, execution_id: str, fence: int, exc: BaseException) -> None:
+        """Hand the execution back with a note: the attempt counts towards ``max_attempts``."""
+        what = f"failed: {type(exc).__name__}: {text_of(exc)} escaped the engine's error handling"
+        log.error("execution %s: %s", execution_id, what, exc_info=not isinstance(exc, (SystemExit, KeyboardInterrupt)))
+        try:
+            row = self.store.get_execution(execution_id)
+            if row is not None and row.fence == fence and row.status == "RUNNING":
+                self.store.release_leases([(execution_id, fence)], note=attempts.note(row, self.owner, what))
+        except StoreError as failure:  # its lease expires instead; the next claim counts the attempt
+            log.error("execution %s: %s", execution_id, failure)
+
+    def _stopped(self, execution_id: str, fence: int, decision: Decision) -> None:
+        """The worker interrupted the activation: past its time limit it ends ENDED_ERROR
+        (with what it recorded before); cancelled or abandoned it just stops."""
+        with self._wakeup:
+            act = self._running.get(execution_id)
+        if act is None or act.stop != TIMEOUT:
+            return
+        message = act.time_limit_message(decision.line)
+        info = ErrorInfo("EngineException", message)
+        row = self.store.get_execution(execution_id)
+        if row is None:
+            return
+        seq = decision.events[-1].seq + 1 if decision.events else row.last_seq + 1
+        ended = ExecutionEnded("ENDED_ERROR", message, decision.output_value or {}, info)
+        end = Decision(
+            "end", [*decision.events, Event(seq, self.clock(), ended, decision.line)], creates=decision.creates,
+            status="ENDED_ERROR", message=message, output_value=decision.output_value or {},
+        )
+        try:
+            self._commit(execution_id, fence, end)
+        except LeaseLostError:  # interrupted inside the engine's bookkeeping: record the end alone
+            row = self.store.get_execution(execution_id)
+            if row is not None and row.fence == fence and row.status == "RUNNING":
+                self._commit(execution_id, fence, self._end(row, message, info))
+
+    def _end(self, row: ExecutionRow, message: str, info: ErrorInfo) -> Decision:
+        output = row.output_value if isinstance(row.output_value, dict) else {}
+        event = Event(row.last_seq + 1, self.clock(), ExecutionEnded("ENDED_ERROR", message, output, info))
+        return Decision("end", [event], status="ENDED_ERROR", message=message, output_value=output)
+
+    def _alone(self, execution_id: str, fence: int) -> bool:
+        """Run this execution alone: its last activation died, perhaps taking its worker
+        process with it. Waits until no other activation runs here, starting none
+        meanwhile; False (its lease handed back, uncounted) if another one runs alone."""
+        with self._wakeup:
+            if self._suspect is None:
+                self._suspect = execution_id
+                while len(self._running) > 1:
+                    self._wakeup.wait(0.05)
+                act = self._running.get(execution_id)
+                if act is not None:
+                    act.started = self.clock()
+                return True
+        self.store.release_leases([(execution_id, fence)])
+        return False
 
     def activate(self, execution_id: str, fence: int) -> Decision:
         """Replay and run the handler of a claimed execution; returns its decision."""
@@ -199,6 +352,14 @@ class Worker:
         if row.fence != fence or row.status != "RUNNING" or (row.lease_expires or 0) <= self.clock():
             # claimed again, or the lease ran out while this waited for a thread: another worker may run it
             raise LeaseLostError(f"execution {execution_id}: the lease was lost before this activation began")
+        if row.attempts > self.max_attempts:
+            message = attempts.gave_up_message(row, self.max_attempts)
+            log.error("%s", message)
+            return self._end(row, message, ErrorInfo("EngineException", message))
+        if row.attempts > 1 and not self._alone(execution_id, fence):
+            return Decision("aborted")
+        with self._wakeup:
+            act = self._running.get(execution_id)
         if row.type == "CONNECTION":
             decision = run_connection(
                 row, self.store.load_events(execution_id), self.clock, self._secrets.get(execution_id),
@@ -211,19 +372,32 @@ class Worker:
         history = replay_history(events)  # the current attempt, without control markers
         try:
             flow = self.loader.load(row.flow_version)
+            if act is not None:
+                act.limit_from_flow(flow.module_globals, row.flow)
         except FlowLoadError as exc:
             message = f"{exc}; fix the flow and start a new execution"
-            ended = ExecutionEnded("ENDED_ERROR", message, {}, error_info(exc))
-            return Decision("end", [Event(events[-1].seq + 1, self.clock(), ended)], status="ENDED_ERROR", message=message)
+            return self._end(row, message, error_info(exc))
+        except ValueError as exc:
+            return self._end(row, str(exc), error_info(exc))
         live = StoreLive(
-            self.store, self.clock, execution_id, fence, self._claim_request, self._committed, self._secrets
+            self.store, self.clock, execution_id, fence, self._claim_request, self._committed, self._secrets,
+            self._interrupts.shielded,
         )
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
         ctx.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs
         return run_handler(ctx, flow)
 
+    def _hand_back(self, execution_id: str, fence: int) -> None:
+        """The database failed this activation (disk full, read-only): not the flow's
+        doing, so its lease goes back uncounted, as soon as the database takes writes."""
+        with self._wakeup:
+            self._to_hand_back.append((execution_id, fence))
+
     def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
         if decision.kind == "aborted":
+            row = self.store.get_execution(execution_id)
+            if row is not None and row.fence == fence and row.status == "RUNNING":  # a write failed, lease still held
+                self._hand_back(execution_id, fence)
             return
         self._release_slot(execution_id, fence)  # free once committed: offer it to this commit's claim
         commit = Commit(
@@ -242,5 +416,9 @@ class Worker:
 
     def _release_slot(self, execution_id: str, fence: int) -> None:
         with self._wakeup:
-            if self._running.get(execution_id) == fence:
+            act = self._running.get(execution_id)
+            if act is not None and act.fence == fence:
                 del self._running[execution_id]
+                if execution_id == self._suspect:
+                    self._suspect = None
+                self._wakeup.notify_all()

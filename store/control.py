@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from store.attempts import RESET_COUNTS
 from store.events import AttemptStarted, Event, ExecutionControlled, SleepStarted
 from store.model import ENDED_STATUSES, CommitResult, NewExecution
 from store.pausing import append_marker
@@ -69,8 +70,8 @@ def _move(
     append_marker(conn, eid, ExecutionControlled(action, before, after, flow_version, detail), now)
     conn.execute(
         "UPDATE executions SET status = ?, message = NULL, paused_from = NULL, pause_requested = 0, "
-        "flow_version = coalesce(?, flow_version), wake_at = CASE WHEN ? = 'WAITING' THEN wake_at END "
-        "WHERE id = ?",
+        "flow_version = coalesce(?, flow_version), wake_at = CASE WHEN ? = 'WAITING' THEN wake_at END, "
+        f"{RESET_COUNTS} WHERE id = ?",
         (after, flow_version, after, eid),
     )
 
@@ -160,7 +161,7 @@ def retry(conn: sqlite3.Connection, eid: str, flow_version: str, now: float) -> 
     conn.execute(
         "UPDATE executions SET status = 'QUEUED', message = NULL, output_value = NULL, ended_at = NULL, "
         "wake_at = NULL, flow_version = ?, paused_from = NULL, pause_requested = 0, lease_owner = NULL, "
-        "lease_expires = NULL WHERE id = ?",
+        f"lease_expires = NULL, {RESET_COUNTS} WHERE id = ?",
         (flow_version, eid),
     )
     return attempt

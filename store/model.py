@@ -55,6 +55,8 @@ class ExecutionRow(msgspec.Struct, frozen=True):
     lease_expires: float | None
     fence: int
     last_seq: int
+    attempts: int = 0  # activations claimed since the last decision
+    attempt_log: str | None = None  # notes on those that did not decide, one per line
 
     @property
     def ended(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3  # 2: pause columns; 3: wait_targets indexed by waiter
+SCHEMA_VERSION = 4  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts
 
 #: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
 #: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
@@ -12,6 +12,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "ALTER TABLE executions ADD COLUMN paused_from TEXT",
         "ALTER TABLE executions ADD COLUMN pause_requested INTEGER NOT NULL DEFAULT 0",
+    ),
+    4: (
+        "ALTER TABLE executions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE executions ADD COLUMN attempt_log TEXT",
     ),
 }
 
@@ -47,13 +51,15 @@ CREATE TABLE IF NOT EXISTS executions (
     created_at REAL NOT NULL,
     started_at REAL,
     ended_at REAL,
-    wake_at REAL,                      -- a timer or a wait deadline while WAITING
+    wake_at REAL,                      -- a timer or a wait deadline while WAITING, or while QUEUED when a running tree made it runnable (NULL: new top-level work)
     lease_owner TEXT,
     lease_expires REAL,
     fence INTEGER NOT NULL DEFAULT 0,  -- lease fencing counter, bumped by every claim
     last_seq INTEGER NOT NULL DEFAULT 0,
     paused_from TEXT,                  -- PAUSED by `engine pause`: the status `resume` restores
-    pause_requested INTEGER NOT NULL DEFAULT 0  -- `engine pause` of a RUNNING one: pause at its next commit
+    pause_requested INTEGER NOT NULL DEFAULT 0, -- `engine pause` of a RUNNING one: pause at its next commit
+    attempts INTEGER NOT NULL DEFAULT 0, -- activations claimed since the last decision (store/attempts.py)
+    attempt_log TEXT                   -- what happened to each of them that did not decide, one per line
 );
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, wake_at);
 CREATE INDEX IF NOT EXISTS executions_by_lease ON executions (status, lease_expires);

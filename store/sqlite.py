@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from store import maintenance, values
+from store.attempts import CLAIM_COUNTS, HAND_BACK
 from store.dbfiles import FileWatch, create_private
 from store.events import Event, decode_body
 from store.faults import fault_point
@@ -365,7 +366,7 @@ class SqliteStore:
         def write(conn: sqlite3.Connection) -> list[tuple[str, int]]:
             rows = conn.execute(
                 "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, "
-                "fence = fence + 1, started_at = coalesce(started_at, ?) WHERE id IN ("
+                f"fence = fence + 1, {CLAIM_COUNTS}, started_at = coalesce(started_at, ?) WHERE id IN ("
                 "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < ? "
                 "UNION ALL SELECT id FROM executions WHERE status = 'WAITING' AND wake_at <= ? "
                 "UNION ALL SELECT * FROM (SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NOT NULL "
@@ -402,16 +403,17 @@ class SqliteStore:
         ).fetchone()
         return row is not None
 
-    def release_leases(self, leases: Sequence[tuple[str, int]]) -> None:
-        """Hand leased executions back (QUEUED) so any worker can claim them now."""
+    def release_leases(self, leases: Sequence[tuple[str, int]], note: str | None = None) -> None:
+        """Hand leased executions back (QUEUED) so any worker can claim them now.
+
+        With ``note`` (what went wrong) the activation counts as a failed attempt and the
+        note is kept for the message the engine gives when it stops trying; without, it
+        does not count (the worker stopped before the activation could decide).
+        """
 
         def write(conn: sqlite3.Connection) -> None:
             now = time.time()  # its tree runs: claimed before new top-level executions
-            conn.executemany(
-                "UPDATE executions SET status = 'QUEUED', wake_at = ?, lease_owner = NULL, lease_expires = NULL "
-                "WHERE id = ? AND fence = ? AND status = 'RUNNING'",
-                [(now, eid, fence) for eid, fence in leases],
-            )
+            conn.executemany(HAND_BACK, [(note, eid, fence, now) for eid, fence in leases])
 
         self.transaction(write)
 

@@ -16,6 +16,7 @@ from store.events import (
     encode_body,
     kind_of,
 )
+from store.attempts import CLAIM_COUNTS, RESET_COUNTS
 from store.messages import insert_message, write_connector
 from store.model import (
     ENDED_CANCELLED,
@@ -49,7 +50,7 @@ def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> 
     started = ExecutionStarted(FORMAT_VERSION, new.flow, new.flow_version, new.input_value, new.parent_id, new.name)
     conn.execute(
         f"INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES "
-        "(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?, NULL, NULL, 0, 1)",
+        "(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?, NULL, NULL, 0, 1, 0, NULL)",
         (
             new.id, new.type, new.flow, new.flow_version, new.name, new.status, new.parent_id,
             new.root_id or new.id, new.depth, new.project, values.encode(new.input_value), at,
@@ -151,7 +152,7 @@ def _claim_runnable(conn: sqlite3.Connection, claim: Claim, now: float, result: 
     for eid in result.runnable[: claim.limit]:
         row = conn.execute(
             "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, fence = fence + 1, "
-            "started_at = coalesce(started_at, ?) WHERE id = ? AND status = 'QUEUED' RETURNING fence",
+            f"{CLAIM_COUNTS}, started_at = coalesce(started_at, ?) WHERE id = ? AND status = 'QUEUED' RETURNING fence",
             (claim.owner, now + claim.lease_seconds, now, eid),
         ).fetchone()
         if row is not None:
@@ -165,8 +166,8 @@ def _set_status(
     ended = status in ENDED_STATUSES
     conn.execute(
         "UPDATE executions SET status = ?, message = coalesce(?, message), wake_at = ?, "
-        "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL "
-        "WHERE id = ?",
+        "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL, "
+        f"{RESET_COUNTS} WHERE id = ?",
         (status, message, now if status == "QUEUED" else wake_at, ended, now, eid),
     )
     if status == "QUEUED":

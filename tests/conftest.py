@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -28,6 +29,11 @@ from engine.replay import ReplayContext
 
 TESTS = Path(__file__).parent
 FLOWS = TESTS / "flows"
+
+#: Workers and ``engine run`` run handlers in this process, as they did before supervision
+#: (output captured by CliRunner, kills counted by the crash tests); test_supervision.py
+#: passes --supervise to test the supervised path.
+os.environ["ENGINE_SUPERVISE"] = "0"
 
 #: How to start the real ``engine`` command in a child process (no dependence on PATH).
 ENGINE_ARGV = [sys.executable, "-c", "from cli.main import main; main()"]

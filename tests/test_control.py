@@ -339,6 +339,8 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:  # make it look like a database of schema version 1
         conn.execute("ALTER TABLE executions DROP COLUMN paused_from")
         conn.execute("ALTER TABLE executions DROP COLUMN pause_requested")
+        conn.execute("ALTER TABLE executions DROP COLUMN attempts")
+        conn.execute("ALTER TABLE executions DROP COLUMN attempt_log")
         conn.execute("DROP TABLE messages")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
@@ -351,11 +353,12 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     finally:
         engine.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert conn.execute("SELECT paused_from FROM executions").fetchall() == [("QUEUED",)]
         assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "wait_targets_by_waiter" in indexes  # version 3
+        assert conn.execute("SELECT attempts, attempt_log FROM executions").fetchall() == [(0, None)]  # version 4
     conn.close()
 
 

@@ -35,6 +35,7 @@ from store.model import ENDED_STATUSES
 LEASE = "0.5"
 FREEZE_SECONDS = 0.8
 POLL = "0.002"
+MAX_ATTEMPTS = "1000"  # kills are the harness's, not the flows': no execution may be given up on
 FAULT_POINTS = ("step.ran", "child.created", "commit.before", "commit.after", "connection.sent")
 
 
@@ -357,7 +358,7 @@ class _Workers:
             env["ENGINE_FAULT"] = self.armed[slot] = self.faults.pop(0)
         self.spawned += 1
         cmd = [*engine_command(), "--db", str(self.db), "worker", "--lease", LEASE, "--poll", POLL,
-               "--concurrency", str(self.plan.concurrency)]
+               "--concurrency", str(self.plan.concurrency), "--max-attempts", MAX_ATTEMPTS]
         with open(self.logdir / f"worker-{self.spawned}-{env.get('ENGINE_FAULT', 'nofault')}.log", "wb") as log:
             self.procs[slot] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 

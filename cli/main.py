@@ -282,3 +282,4 @@ from cli import control as _control  # noqa: F401
 from cli import db as _db  # noqa: F401  (engine db backup, engine db check)
 from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
 from cli import outside as _outside  # noqa: F401  (registers its commands on `cli`)
+from cli import serve as _serve  # noqa: F401  (engine serve, tokens, webhooks)

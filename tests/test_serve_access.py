@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -15,6 +17,8 @@ import pytest
 from serve_support import Served, engine_command, start_server, until_status
 
 from engine.api import Engine
+from engine.server import keys
+from store.schema import SCHEMA_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -159,12 +163,27 @@ def test_sigterm_stops_the_server_after_its_worker_released_its_lease(tmp_path: 
     served = start_server(tmp_path)
     token = engine_command(served.db, "tokens", "create", "t").stdout.strip()
     gate = tmp_path / "gate"
+    streaming, lines = threading.Event(), []
+
+    def follow(execution_id: str) -> None:  # an open event stream must not hold the shutdown
+        with served.client(token) as reader, reader.stream("GET", f"/api/executions/{execution_id}/events") as stream:
+            for line in stream.iter_lines():
+                lines.append(line)
+                streaming.set()
+
     with served.client(token) as api:
         eid = api.post("/api/executions", json={"flow": "busy", "inputs": {"path": str(gate)}}).json()["id"]
         until_status(api, eid, "RUNNING")
+        napping = api.post("/api/executions", json={"flow": "nap"}).json()["id"]
+        until_status(api, napping, "WAITING")
+    reader = threading.Thread(target=follow, args=(napping,))
+    reader.start()
+    assert streaming.wait(60)
     served.proc.send_signal(signal.SIGTERM)
     gate.write_text("go")  # the step in flight ends; the worker commits it before the process exits
     assert served.proc.wait(timeout=60) == 0, served.output()
+    reader.join(60)
+    assert "event: end" not in lines  # the stream was cut by the shutdown, not by an end
     assert "engine serve stopped" in served.output() and "Traceback" not in served.output()
     with _engine(served.db) as engine:
         row = engine.get(eid)
@@ -187,3 +206,18 @@ def test_no_worker_serves_but_runs_nothing(tmp_path: Path) -> None:
             assert api.get(f"/api/executions/{waited.json()['id']}").json()["status"] == "QUEUED"
     finally:
         assert served.stop(signal.SIGINT) == 0, served.output()
+
+
+def test_a_version_3_database_gets_the_token_and_webhook_tables(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    Engine(path).close()
+    with closing(sqlite3.connect(path)) as conn, conn:  # make it look like a database of schema version 3
+        conn.execute("DROP TABLE api_tokens")
+        conn.execute("DROP TABLE webhooks")
+        conn.execute("PRAGMA user_version = 3")
+    with _engine(path) as engine:
+        token = keys.create_token(engine, "after-upgrade")
+        assert keys.token_name(engine, token) == "after-upgrade"
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("SELECT count(*) FROM webhooks").fetchone() == (0,)

@@ -99,7 +99,7 @@ def wait_seconds(text: str | None) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
-        seconds = math.nan
+        raise ApiError(422, f"?wait= must be a number of seconds from 0 to {MAX_WAIT:g}, not {text!r}") from None
     check_wait(seconds)
     return seconds
 

@@ -61,6 +61,8 @@ def _param(name: str, where: str = "query", description: str = "", **schema: Any
 
 
 _ID = _param("id", "path", "An execution id (or a unique prefix).")
+#: Answers that are text, not JSON: their schema names the media type.
+_TEXT = {kind: {"type": "string", "contentMediaType": f"text/{kind}"} for kind in ("event-stream", "html")}
 _JSON = "application/json"
 
 #: (method, path, summary, parameters, request body schema, {status: response schema})
@@ -75,7 +77,7 @@ _ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None, dict[int, A
     ("get", "/api/executions/{id}/history", "Its event log (`engine history --json`)", [_ID], None, {200: _array("Event")}),
     ("get", "/api/executions/{id}/events", "Its events as Server-Sent Events, live until it ends (`Last-Event-ID` resumes)",
      [_ID, _param("after", type="integer", description="Send events after this seq"),
-      _param("Last-Event-ID", "header", "Send events after this seq")], None, {200: {"type": "string"}}),
+      _param("Last-Event-ID", "header", "Send events after this seq")], None, {200: _TEXT["event-stream"]}),
     *((("post", f"/api/executions/{{id}}/{action}", f"{action.capitalize()} the execution (`engine {action}`)", [_ID],
         "ControlRequest" if action in ("resume", "retry") else None, {200: _ref("ControlResult")}))
       for action in ("cancel", "pause", "resume", "retry")),
@@ -93,7 +95,7 @@ _ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None, dict[int, A
        "Inputs", {200: _ref("WebhookResult"), 202: _ref("Started")})
       for method in ("get", "post", "put", "patch", "delete")),
     ("get", "/login", "Use a one-time login link: sets the session cookie", [_param("token")], None,
-     {200: {"type": "string"}}),
+     {200: _TEXT["html"]}),
 ]
 
 _ERRORS = {400: "Bad input", 401: "No, a wrong or a revoked token or key", 403: "A cookie POST without its CSRF token",
@@ -107,7 +109,7 @@ def document() -> dict[str, Any]:
     for method, path, summary, params, body, answers in _ROUTES:
         op: dict[str, Any] = {"summary": summary, "parameters": params, "responses": {
             str(code): {"description": "OK" if code < 300 else "Accepted",
-                        "content": {_JSON if schema != {"type": "string"} else "text/plain": {"schema": schema}}}
+                        "content": {schema.get("contentMediaType", _JSON): {"schema": schema}}}
             for code, schema in answers.items()}}
         for code, why in _ERRORS.items():
             op["responses"][str(code)] = {"description": why, "content": {_JSON: {"schema": _ref("Error")}}}

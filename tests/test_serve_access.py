@@ -36,6 +36,16 @@ def secrets_seen() -> list[str]:
     return []
 
 
+#: The key of the webhook ``bodies``, made once for the tests of the module that use it.
+_BODIES_KEY: list[str] = []
+
+
+def bodies_key(server: Served, seen: list[str]) -> str:
+    if not _BODIES_KEY:
+        _BODIES_KEY.append(new_webhook(server, "bodies", "echo", seen))
+    return _BODIES_KEY[0]
+
+
 def new_token(server: Served, name: str, seen: list[str]) -> str:
     done = engine_command(server.db, "tokens", "create", name)
     assert done.returncode == 0, done.stderr
@@ -80,6 +90,8 @@ def test_api_calls_need_a_valid_unrevoked_token(server: Served, secrets_seen: li
         assert client.get("/api/flows").status_code == 200
     taken = engine_command(server.db, "tokens", "create", "ci")
     assert taken.returncode == 1 and "exists" in taken.stderr and taken.stdout == ""
+    bad = engine_command(server.db, "tokens", "create", "../x")
+    assert bad.returncode == 1 and "invalid token name" in bad.stderr and len(bad.stderr.splitlines()) == 1
 
 
 def test_login_link_works_once_and_cookie_posts_need_the_csrf_token(server: Served) -> None:
@@ -129,6 +141,42 @@ def test_webhook_with_the_right_key_starts_the_flow_with_the_request(server: Ser
         assert later.status_code == 202
         with server.client(new_token(server, "webhook-reader", secrets_seen)) as api:
             assert until_status(api, later.json()["id"], "ENDED_SUCCESS")["name"] == "webhook deploy"
+
+
+@pytest.mark.parametrize(("body", "kind", "inputs"), [
+    (b"", None, {}),
+    (b'{"a": 1}', "application/json", {"a": 1}),
+    (b"[1, 2]", "application/json", {"body": [1, 2]}),
+    (b'{"a": 1}', None, {"a": 1}),
+    (b"a=1&a=2&b=", "application/x-www-form-urlencoded", {"a": ["1", "2"], "b": ""}),
+    (b"plain words", "text/plain", {"body": "plain words"}),
+])
+def test_webhook_bodies_become_inputs(server: Served, secrets_seen: list[str], body: bytes, kind: str | None,
+                                      inputs: dict[str, object]) -> None:
+    key = bodies_key(server, secrets_seen)
+    headers = {"X-Engine-Webhook-Key": key, **({"Content-Type": kind} if kind else {})}
+    with server.client() as caller:
+        answer = caller.post("/webhooks/bodies", params={"wait": 60}, content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    got = answer.json()["output"]["inputs"]
+    assert {k: v for k, v in got.items() if k != "webhook"} == inputs
+
+
+@pytest.mark.parametrize(("body", "kind", "status", "words"), [
+    (b"{nope", "application/json", 400, "not valid JSON"),
+    (b"\xff\xfe", "text/plain", 415, "not UTF-8"),
+    (b"--x\r\n", "multipart/form-data; boundary=x", 415, "multipart"),
+    (b"x" * (1024 * 1024 + 1), "text/plain", 413, "larger than"),
+])
+def test_webhook_bodies_it_cannot_take_start_nothing(server: Served, secrets_seen: list[str], body: bytes, kind: str,
+                                                     status: int, words: str) -> None:
+    key = bodies_key(server, secrets_seen)
+    with server.client() as caller, _engine(server.db) as engine:
+        before = len(engine.store.list_executions(flow="echo", limit=None))
+        answer = caller.post("/webhooks/bodies", content=body, headers={"X-Engine-Webhook-Key": key, "Content-Type": kind})
+        assert words in error_of(answer, status)
+        assert caller.get("/webhooks/bodies", params={"key": key}).status_code == 405  # a GET starts nothing
+        assert len(engine.store.list_executions(flow="echo", limit=None)) == before
 
 
 def test_webhook_with_a_wrong_or_missing_key_starts_nothing(server: Served, secrets_seen: list[str]) -> None:

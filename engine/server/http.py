@@ -67,7 +67,7 @@ async def read_body(request: Request) -> bytes:
     """The request body, refused (413) beyond ``MAX_BODY`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise ApiError(413, f"the request body has {declared} bytes; send at most {MAX_BODY}")
+        raise ApiError(413, f"the request body is larger than {MAX_BODY} bytes ({declared}); send less")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

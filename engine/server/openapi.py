@@ -12,7 +12,7 @@ from engine.control import ControlResult
 from engine.details import Dependency, Timings, VersionInfo
 from engine.server.api import Answered, ControlRequest, Started, StartRequest
 from engine.server.http import Error
-from engine.server.webhooks import KEY_HEADER, WebhookResult
+from engine.server.webhooks import KEY_HEADER, METHODS, WebhookResult
 from engine.views import INTERNAL_FIELDS
 from store.events import ForkOrigin
 from store.model import STATUSES, ExecutionRow, MessageRow
@@ -93,7 +93,7 @@ _ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None, dict[int, A
         _param("name", "path"), _param("key", description=f"The webhook's key (better: the {KEY_HEADER} header)"),
         _param(KEY_HEADER, "header"), _param("wait", type="number", description="Seconds to wait for the output")],
        "Inputs", {200: _ref("WebhookResult"), 202: _ref("Started")})
-      for method in ("get", "post", "put", "patch", "delete")),
+      for method in (m.lower() for m in METHODS)),
     ("get", "/login", "Use a one-time login link: sets the session cookie", [_param("token")], None,
      {200: _TEXT["html"]}),
 ]

@@ -26,6 +26,7 @@ from engine.server.keys import webhook_for_key
 
 KEY_HEADER = "X-Engine-Webhook-Key"
 KEY_PARAM = "key"
+METHODS = ("POST", "PUT", "PATCH")
 
 
 class WebhookResult(msgspec.Struct):
@@ -87,4 +88,5 @@ async def _body_inputs(request: Request) -> dict[str, Any]:
 
 
 def routes() -> list[Route]:
-    return [Route("/webhooks/{name}", call_webhook, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+    """POST (PUT, PATCH) only: a GET that link previews and crawlers send must start nothing."""
+    return [Route("/webhooks/{name}", call_webhook, methods=list(METHODS))]

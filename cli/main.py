@@ -16,9 +16,10 @@ import click
 
 from cli.determinism import report_findings, strict_option
 from cli.inspect_render import check_lines
-from cli.render import echo_json, execution_dict, print_table
+from cli.render import echo_json, print_table
 from engine.api import Engine, default_db_path
 from engine.determinism import scan_directory, scan_file, scan_flow
+from engine.views import execution_dict
 from engine.errors import EngineError
 from engine.inspect import check_synced
 from store import values

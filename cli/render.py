@@ -12,7 +12,6 @@ from typing import Any
 import click
 import msgspec
 
-from engine.views import execution_dict
 from store.events import Event, body_to_builtins
 
 #: Piped output cuts a cell only beyond this many characters.

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,11 @@ from cli.inspect_render import (
     stream_line,
 )
 from cli.main import CONCURRENCY, EngineOpener, cli, pass_engine, pass_opener
-from cli.render import echo_json, echo_lines, execution_dict, format_time, print_table
-from engine import debugger
+from cli.render import echo_json, echo_lines, format_time, print_table
+from engine.views import execution_dict
+from engine import debugger, views
 from engine import details as details_mod
 from engine.api import Engine
-from engine.clock import system_clock
 from engine.determinism import NondeterministicFlowError, scan_files
 from engine.devloop import DevReport, dev_loop
 from engine.history_file import event_json, export_history, replay_file
@@ -40,22 +38,15 @@ from engine.inspect import (
 from store.events import Event, ForkOrigin, LogRecorded
 from store.model import STATUSES
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 
 
 def parse_since(text: str) -> float:
     """``10m``, ``2h``, ``1d``, ``1w`` ago, or an ISO date/time (local time unless it says)."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
-    if found:
-        return system_clock() - float(found[1]) * _UNITS[found[2]]
     try:
-        return dt.datetime.fromisoformat(text.strip()).timestamp()
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is neither a duration (10m, 2h, 1d) nor an ISO date (2024-05-01, 2024-05-01T12:00)",
-            param_hint="--since",
-        ) from None
+        return views.parse_since(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
 
 
 def _seconds(value: float | None) -> str:
@@ -101,13 +92,8 @@ def ls(engine: Engine, status: str | None, flow: str | None, project: str | None
 def show(engine: Engine, execution_id: str, as_json: bool) -> None:
     """Show one execution: fields, flow version, timings, children, dependencies."""
     d = details_mod.details(engine, execution_id)
-    deps = {"waits_for": msgspec.to_builtins(d.waits_for), "waited_by": msgspec.to_builtins(d.waited_by)}
-    children: list[dict[str, Any]] = [
-        {"id": c.id, "flow": c.flow, "status": c.status, "created_at": c.created_at} for c in d.children
-    ]
     if as_json:
-        echo_json({**execution_dict(d.execution), "version": d.version, "timings": d.timings,
-                   "children": children, "dependencies": deps, "fork": d.fork})
+        echo_json(views.details_dict(d))
         return
     for key, value in execution_dict(d.execution).items():
         if key.endswith("_at"):
@@ -127,7 +113,7 @@ def show(engine: Engine, execution_id: str, as_json: bool) -> None:
                f"{_seconds(t.waiting)} ({t.timers} timer(s), {t.waits} wait(s)) · total {_seconds(t.total)} · {t.events} events")
     if d.fork is not None:
         _show_fork(engine, d.fork)
-    for title, rows in (("children", [[c["id"], c["flow"], c["status"], format_time(c["created_at"])] for c in children]),
+    for title, rows in (("children", [[c.id, c.flow, c.status, format_time(c.created_at)] for c in d.children]),
                         ("waits for", [[x.id, x.flow or "?", x.status or "?", format_time(x.since)] for x in d.waits_for]),
                         ("waited for by", [[x.id, x.flow or "?", x.status or "?", format_time(x.since)] for x in d.waited_by])):
         if rows:

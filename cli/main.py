@@ -16,12 +16,13 @@ import click
 
 from cli.determinism import report_findings, strict_option
 from cli.inspect_render import check_lines
-from cli.render import echo_json, execution_dict, print_table
+from cli.render import echo_json, print_table
 from cli.supervise import child_argv, leave, run_in_process, supervise, supervise_option
 from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
 from engine.api import Engine, default_db_path
-from engine.determinism import scan_directory, scan_file, scan_flow
 from engine.attempts import DEFAULT_MAX_ATTEMPTS
+from engine.determinism import scan_directory, scan_file, scan_flow
+from engine.views import execution_dict
 from engine.errors import EngineError
 from engine.inspect import check_synced
 from store import values
@@ -329,3 +330,4 @@ from cli import control as _control  # noqa: F401
 from cli import db as _db  # noqa: F401  (engine db backup, engine db check)
 from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
 from cli import outside as _outside  # noqa: F401  (registers its commands on `cli`)
+from cli import serve as _serve  # noqa: F401  (engine serve, tokens, webhooks)

@@ -13,7 +13,6 @@ import click
 import msgspec
 
 from store.events import Event, body_to_builtins
-from store.model import ExecutionRow
 
 #: Piped output cuts a cell only beyond this many characters.
 MAX_CELL = 240
@@ -24,15 +23,6 @@ _STATUS_COLOURS = {"ENDED_SUCCESS": "green", "ENDED_ERROR": "red", "ENDED_CANCEL
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(msgspec.to_builtins(data), indent=2, default=repr))
-
-
-def execution_dict(row: ExecutionRow) -> dict[str, Any]:
-    """The execution fields shown by ``show --json`` / ``ls --json`` / ``run --json``."""
-    data = msgspec.to_builtins(row)
-    for internal in ("lease_owner", "lease_expires", "fence", "last_seq", "wake_at", "attempt_log"):
-        data.pop(internal)
-    data["duration"] = None if row.ended_at is None else round(row.ended_at - row.created_at, 6)
-    return data
 
 
 def event_dict(event: Event) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.connectors import ConnectorError, get_connector
-from engine.errors import EngineError
+from engine.errors import EngineError, NotFoundError
 from engine.flows import SyncedFlow, check_flow_name, register_file, sync_directory
 from engine.forms import FormError, validate_response
 from engine.ids import new_id
@@ -66,7 +66,7 @@ class Engine:
         found = self.store.get_flow(flow)
         if found is None:
             known = ", ".join(f.name for f in self.store.list_flows()[:20]) or "none"
-            raise EngineError(f"flow {flow!r} does not exist (known flows: {known}); register it with `engine flows sync DIR`")
+            raise NotFoundError(f"flow {flow!r} does not exist (known flows: {known}); register it with `engine flows sync DIR`")
         try:
             encoded = values.roundtrip(inputs or {})
         except values.UnrecordableValueError as exc:
@@ -91,7 +91,7 @@ class Engine:
             return self.store.get_execution(matches[0])  # type: ignore[return-value]
         if len(matches) > 1:
             raise EngineError(f"execution id {execution_id!r} is ambiguous; type more of it")
-        raise EngineError(f"no execution {execution_id!r} in {self.store.path}; `engine ls` lists them")
+        raise NotFoundError(f"no execution {execution_id!r} in {self.store.path}; `engine ls` lists them")
 
     def history(self, execution_id: str) -> list[Event]:
         return self.store.load_events(self.get(execution_id).id)
@@ -107,7 +107,7 @@ class Engine:
         if message is None:
             matches = [m for m in self.store.list_messages() if m.id.startswith(message_id)] if message_id else []
             if len(matches) != 1:
-                raise EngineError(f"no message {message_id!r}; `engine messages ls` lists the open ones")
+                raise NotFoundError(f"no message {message_id!r}; `engine messages ls` lists the open ones")
             message = matches[0]
         if message.status != "waiting":
             raise EngineError(f"message {message.id} ({message.subject!r}) is {message.status}, not waiting for an answer")

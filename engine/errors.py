@@ -210,3 +210,7 @@ def _import(module_name: str) -> Any:
 class EngineError(Exception):
     """A user-facing error outside any flow (unknown id, bad flow file...): the message
     says what happened and what to do. The CLI prints it on one line."""
+
+
+class NotFoundError(EngineError):
+    """What an id or name refers to does not exist (the API answers 404)."""

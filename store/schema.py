@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts
+SCHEMA_VERSION = 5  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks
 
 #: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
 #: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
@@ -117,6 +117,18 @@ CREATE TABLE IF NOT EXISTS connectors (
     value BLOB NOT NULL,
     description TEXT,
     updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    name TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,              -- sha256 of the token: the token itself is never stored
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+    name TEXT PRIMARY KEY,
+    flow TEXT NOT NULL,
+    digest TEXT NOT NULL,              -- sha256 of the key: the key itself is never stored
+    created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,

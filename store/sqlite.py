@@ -440,6 +440,9 @@ class SqliteStore:
         """
         return self._group.submit(fn)  # type: ignore[no-any-return]
 
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on this thread's reading connection (for store modules only)."""
+        return fn(self._reader)
 
     def _write_failed(self, exc: sqlite3.DatabaseError) -> StoreError:
         """The error to raise for a failed write. A connection that SQLite opened read-only

@@ -143,3 +143,22 @@ def test_lazy_imports_are_told_apart():
     )
     assert imported_packages(source, "flow_api.testing").keys() == {"typing", "engine", "store"}
     assert imported_packages(source, "flow_api.testing", lazy=False).keys() == {"typing", "store"}
+
+
+def test_only_engine_server_speaks_http():
+    """The web framework stays inside engine/server (which the rest of engine never
+    imports), and the CLI loads it only for `engine serve`."""
+    web = {"starlette", "uvicorn", "httpx"}
+    violations = []
+    for package in ("engine", "store", "flow_api"):
+        for path in modules(package):
+            if path.is_relative_to(ROOT / "engine" / "server"):
+                continue
+            source, name = path.read_text(encoding="utf-8"), module_name(path)
+            if web & imported_packages(source, name).keys() or "engine.server" in source:
+                violations.append(str(path.relative_to(ROOT)))
+    assert violations == []
+    code = "import sys, cli.main\nprint(sorted({m.split('.')[0] for m in sys.modules} & %r))" % web
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,102 @@
+"""Who may use ``engine serve``: API tokens and webhooks, each stored by the sha256
+digest of its secret (the secret itself is shown once and never stored)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import msgspec
+
+from store.sqlite import SqliteStore
+
+
+class TokenRow(msgspec.Struct, frozen=True):
+    """An API token; ``revoked_at`` is set once it was revoked."""
+
+    name: str
+    digest: str
+    created_at: float
+    revoked_at: float | None
+
+
+class WebhookRow(msgspec.Struct, frozen=True):
+    """A webhook: ``POST /webhooks/{name}`` with the key whose digest is ``digest`` starts ``flow``."""
+
+    name: str
+    flow: str
+    digest: str
+    created_at: float
+
+
+class NameTakenError(ValueError):
+    """A token or webhook of that name exists already (a ``ValueError``, so the store's
+    transaction undoes the write and passes it on)."""
+
+
+class AccessStore:
+    """API tokens and webhooks in the engine's database."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    # -- tokens --------------------------------------------------------------------
+
+    def add_token(self, name: str, digest: str) -> None:
+        """Store a new token; one revoked earlier under ``name`` is replaced.
+
+        Raises:
+            NameTakenError: a token named ``name`` is in use.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT revoked_at FROM api_tokens WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] is None:
+                raise NameTakenError(name)
+            conn.execute("INSERT OR REPLACE INTO api_tokens VALUES (?, ?, ?, NULL)", (name, digest, time.time()))
+
+        self.store.transaction(write)  # a NameTakenError raised by write undoes it
+
+    def tokens(self) -> list[TokenRow]:
+        """Every token, revoked ones too, by name."""
+        rows = self.store.read(lambda conn: conn.execute(
+            "SELECT name, digest, created_at, revoked_at FROM api_tokens ORDER BY name").fetchall())
+        return [TokenRow(*row) for row in rows]
+
+    def revoke_token(self, name: str) -> bool:
+        """Revoke the token ``name``; False when there is none in use by that name."""
+        return self.store.transaction(lambda conn: conn.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (time.time(), name)
+        ).rowcount == 1)
+
+    # -- webhooks ------------------------------------------------------------------
+
+    def add_webhook(self, name: str, flow: str, digest: str) -> None:
+        """Store a new webhook.
+
+        Raises:
+            NameTakenError: a webhook named ``name`` exists.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("INSERT INTO webhooks VALUES (?, ?, ?, ?)", (name, flow, digest, time.time()))
+            except sqlite3.IntegrityError:
+                raise NameTakenError(name) from None
+
+        self.store.transaction(write)  # a NameTakenError raised by write undoes it
+
+    def webhook(self, name: str) -> WebhookRow | None:
+        row = self.store.read(lambda conn: conn.execute(
+            "SELECT name, flow, digest, created_at FROM webhooks WHERE name = ?", (name,)).fetchone())
+        return WebhookRow(*row) if row else None
+
+    def webhooks(self) -> list[WebhookRow]:
+        rows = self.store.read(lambda conn: conn.execute(
+            "SELECT name, flow, digest, created_at FROM webhooks ORDER BY name").fetchall())
+        return [WebhookRow(*row) for row in rows]
+
+    def remove_webhook(self, name: str) -> bool:
+        """Delete the webhook ``name``; False when there is none."""
+        return self.store.transaction(
+            lambda conn: conn.execute("DELETE FROM webhooks WHERE name = ?", (name,)).rowcount == 1)

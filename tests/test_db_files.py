@@ -12,13 +12,13 @@ import os
 import sqlite3
 import stat
 import subprocess
-import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from engine.api import Engine
+from waiting import wait_until
 
 FLOW = Path(__file__).parent / "flows" / "dbfiles" / "few_steps.py"
 COUNT = 120
@@ -32,17 +32,6 @@ def ended(db_path: str) -> int:
     """How many executions have ended, read the way another process would."""
     with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
         return int(conn.execute("SELECT count(*) FROM executions WHERE status LIKE 'ENDED_%'").fetchone()[0])
-
-
-def wait_until(predicate, what: str, proc: subprocess.Popen[str] | None = None) -> None:
-    """Poll ``predicate``; the deadline only stops a hung test."""
-    stop = time.monotonic() + 120
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the worker exited ({proc.returncode}) before {what}: {proc.stderr.read() if proc.stderr else ''}")
-        if time.monotonic() > stop:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.005)
 
 
 @pytest.fixture

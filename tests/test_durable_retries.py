@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -22,6 +21,7 @@ from outside_support import (  # noqa: F401  (http_server and outside are fixtur
     run_process,
 )
 from store.events import ConnectionAttempt, ExecutionEnded
+from waiting import wait_until
 
 #: retries=2: three attempts at most. The first backoff is short; the second (about 1-2 s)
 #: is the one the worker is killed in.
@@ -32,15 +32,6 @@ def attempts(engine, execution_id):
     return [e for e in engine.history(execution_id) if isinstance(e.body, ConnectionAttempt)]
 
 
-def wait_until(predicate, proc, what):
-    """Poll ``predicate`` (progress, not time); the deadline only stops a hung test."""
-    stop = time.monotonic() + 60
-    while not predicate():
-        assert proc.poll() is None, f"the worker exited ({proc.returncode}) before {what}"
-        assert time.monotonic() < stop, f"gave up waiting for {what}"
-        time.sleep(0.01)
-
-
 def test_a_worker_killed_in_the_backoff_leaves_a_durable_timer_and_the_budget_holds(
     outside, http_server, db_path, tmp_path, run_cli
 ):
@@ -49,9 +40,9 @@ def test_a_worker_killed_in_the_backoff_leaves_a_durable_timer_and_the_budget_ho
     worker = subprocess.Popen(engine_process(db_path, "worker", "--lease", "1"), cwd=tmp_path, env=process_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: len(outside.store.children(parent)) == 1, worker, "the connection was created")
+        wait_until(lambda: len(outside.store.children(parent)) == 1, "the connection was created", worker)
         conn = only_child(outside, parent).id
-        wait_until(lambda: len(attempts(outside, conn)) == 2, worker, "two attempts were recorded")
+        wait_until(lambda: len(attempts(outside, conn)) == 2, "two attempts were recorded", worker)
         row = outside.get(conn)
         worker.send_signal(signal.SIGKILL)
         worker.wait()

@@ -14,12 +14,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from engine.api import Engine
+from waiting import wait_until
 
 PARENT = '''
 def handler(system, this, inputs):
@@ -31,14 +31,6 @@ LEAF = '''
 def handler(system, this, inputs):
     this.set_output(n=inputs["n"])
 '''
-
-
-def wait_until(condition: Callable[[], bool], what: str, deadline: float = 60.0) -> None:
-    """Wait for ``condition()``; the deadline only stops a hung test and fails it, saying what."""
-    stop = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < stop, f"{what} never happened"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])

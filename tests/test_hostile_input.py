@@ -31,6 +31,7 @@ from store.events import CommandFailed, ExecutionEnded, encode_body
 from store.schema import SCHEMA_VERSION
 from store.sqlite import SqliteStore
 from store.values import MAX_VALUE_BYTES
+from waiting import wait_until
 
 HOSTILE = Path(__file__).parent / "flows" / "hostile"
 MB50 = 50 * 1024 * 1024
@@ -407,10 +408,8 @@ def test_a_worker_started_on_a_read_only_database_carries_on_once_it_is_writable
             worker.kill()
             raise
     try:  # writable again: the same worker process, without a restart, runs the queued execution
-        deadline = time.monotonic() + 30
-        while snapshot(db_path, queued)[0]["status"] != "ENDED_SUCCESS":
-            assert time.monotonic() < deadline, "the worker never recovered once the file was writable"
-            time.sleep(0.1)
+        wait_until(lambda: snapshot(db_path, queued)[0]["status"] == "ENDED_SUCCESS",
+                   "the worker recovering once the file was writable")
     finally:
         worker.kill()
         worker.wait()
@@ -426,14 +425,9 @@ def met_full_disk(log_text: Callable[[], str], eng: Engine, execution_id: str) -
     def refusals() -> int:
         return log_text().count("database or disk is full")
 
-    stop = time.monotonic() + 60
-    while (eng.get(execution_id).wake_at or 0) > time.time():
-        assert time.monotonic() < stop, f"the timer of {execution_id} never became due"
-        time.sleep(0.02)
+    wait_until(lambda: (eng.get(execution_id).wake_at or 0) <= time.time(), f"the timer of {execution_id} becoming due")
     seen = refusals()
-    while refusals() == seen:
-        assert time.monotonic() < stop, f"the worker never met the full disk after {execution_id} became due"
-        time.sleep(0.02)
+    wait_until(lambda: refusals() != seen, f"the worker meeting the full disk after {execution_id} became due")
 
 
 def test_full_database_page_limit_then_space_is_back(db_path, run_cli, monkeypatch, before, caplog):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from engine.api import Engine
+from waiting import wait_until
 
 PARENT = '''import flow_api
 
@@ -71,17 +71,6 @@ def workers(engine_argv: Callable[..., list[str]], tmp_path: Path) -> Iterator[C
             proc.wait()
 
 
-def poll(condition: Callable[[], bool], what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until ``condition()``; the deadline only stops a hung test."""
-    stop = time.monotonic() + 60
-    while not condition():
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the worker exited ({proc.returncode}) before {what}")
-        if time.monotonic() > stop:
-            pytest.fail(f"never saw {what}")
-        time.sleep(0.02)
-
-
 def detach(run_cli: Callable[..., Any], flows: Path) -> str:
     result = run_cli("run", str(flows / "crash_parent.py"), "-i", f"seconds={SLEEP}", "--detach")
     assert result.exit_code == 0, result.stderr
@@ -120,7 +109,7 @@ def test_sigkill_while_the_child_sleeps(engine: Engine, flows: Path, run_cli: Ca
         return (engine.get(parent_id).status == "WAITING" and len(children) == 1
                 and children[0].status == "WAITING" and children[0].wake_at is not None)
 
-    poll(child_sleeping, "the child WAITING on its timer", worker)
+    wait_until(child_sleeping, "the child WAITING on its timer", worker)
     os.kill(worker.pid, signal.SIGKILL)
     assert worker.wait(timeout=10) == -signal.SIGKILL
     (child,) = engine.store.children(parent_id)

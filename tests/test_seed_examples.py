@@ -24,6 +24,7 @@ import pytest
 
 from engine.api import Engine
 from store.model import ExecutionRow
+from waiting import wait_until
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -481,10 +482,8 @@ def test_demo_approval_continues_with_the_answer_given_on_the_command_line(
     )
     thread.start()
     try:
-        stop = time.monotonic() + 30
-        while not demos.store.list_messages(status="waiting", execution_id=execution_id):
-            assert time.monotonic() < stop, "the approval message never appeared"
-            time.sleep(0.02)
+        wait_until(lambda: demos.store.list_messages(status="waiting", execution_id=execution_id),
+                   "the approval message appearing")
         (message,) = demos.store.list_messages(status="waiting", execution_id=execution_id)
         assert "250" in message.message
         refused = run_cli("messages", "respond", message.id, "-f", "approve=maybe")

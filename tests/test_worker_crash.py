@@ -12,10 +12,10 @@ import os
 import random
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 CRASH_FLOWS = Path(__file__).parent / "flows" / "crash"
 
@@ -54,14 +54,6 @@ def detach(run_cli, flow_file: Path, **inputs: str) -> str:
     result = run_cli("run", str(flow_file), *args, "--detach")
     assert result.exit_code == 0, result.stderr
     return result.stdout.strip()
-
-
-def wait_until(predicate, what: str, deadline: float = 30.0) -> None:
-    stop = time.monotonic() + deadline
-    while not predicate():
-        if time.monotonic() > stop:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.01)
 
 
 def test_durable_sleep_survives_sigkill_of_the_worker(
@@ -138,7 +130,7 @@ def test_random_kills_end_like_an_uninterrupted_run(run_cli, engine_argv, start_
     while not ended() and kills < 30:
         proc = start_worker()
         target = len(engine.history(execution_id)) + rng.randint(1, 4)
-        wait_until(lambda: len(engine.history(execution_id)) >= target or ended(), "more recorded events", 60)
+        wait_until(lambda: len(engine.history(execution_id)) >= target or ended(), "more recorded events")
         if proc.poll() is None:
             sigkill(proc)
             kills += 1

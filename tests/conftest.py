@@ -76,6 +76,13 @@ def run_cli(db_path: str) -> Callable[..., Result]:
 
 
 @pytest.fixture
+def invoke(eng: Engine) -> Callable[..., Result]:
+    """The CLI (in this process) against the database of the module's own ``eng`` fixture."""
+    runner = CliRunner()
+    return lambda *args: runner.invoke(cli, ["--db", eng.store.path, *args], catch_exceptions=False)
+
+
+@pytest.fixture
 def engine_argv(db_path: str) -> Callable[..., list[str]]:
     """``engine_argv('worker', '--lease', '1')``: argv for a real ``engine`` process on this database."""
 

@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from cli.main import cli
 from engine import control
 from engine.api import Engine
 from engine.arguments import unchecked
@@ -41,12 +40,6 @@ def eng(tmp_path: Path) -> Iterator[Engine]:
         yield engine
     finally:
         engine.close()
-
-
-@pytest.fixture
-def invoke(eng: Engine) -> Callable[..., Result]:
-    runner = CliRunner()
-    return lambda *args: runner.invoke(cli, ["--db", eng.store.path, *args], catch_exceptions=False)
 
 
 def status(eng: Engine, execution_id: str) -> str:

@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from cli.main import cli
 from engine.api import Engine
 from engine.ids import child_id
 from outside_support import (  # noqa: F401  (http_server and outside are fixtures)
@@ -37,12 +35,6 @@ def eng(tmp_path: Path) -> Iterator[Engine]:
         yield engine
     finally:
         engine.close()
-
-
-@pytest.fixture
-def invoke(eng: Engine) -> Callable[..., Result]:
-    runner = CliRunner()
-    return lambda *args: runner.invoke(cli, ["--db", eng.store.path, *args], catch_exceptions=False)
 
 
 def work(eng: Engine, tmp_path: Path) -> None:

@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from cli.main import cli
 from engine.api import Engine
 
 SEED = Path(__file__).parent / "flows" / "control" / "seed"
@@ -26,12 +25,6 @@ def eng(tmp_path: Path) -> Iterator[Engine]:
         yield engine
     finally:
         engine.close()
-
-
-@pytest.fixture
-def invoke(eng: Engine) -> Callable[..., Result]:
-    runner = CliRunner()
-    return lambda *args: runner.invoke(cli, ["--db", eng.store.path, *args], catch_exceptions=False)
 
 
 def run(eng: Engine, flow: str, **inputs: object) -> str:

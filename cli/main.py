@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sqlite3
 import sys
 from collections.abc import Callable
 from functools import update_wrapper
@@ -26,7 +25,7 @@ from engine.views import execution_dict
 from engine.errors import EngineError
 from engine.inspect import check_synced
 from store import values
-from store.sqlite import StoreError
+from store.errors import StoreError
 
 
 class EngineGroup(click.Group):
@@ -49,12 +48,6 @@ class EngineGroup(click.Group):
             line = click.ClickException(exc.format_message().rstrip(".") + where)
             line.exit_code = exc.exit_code
             raise line from None
-        except sqlite3.DatabaseError as exc:  # a read of a damaged file (writes raise StoreError)
-            path = ctx.obj.path if isinstance(ctx.obj, EngineOpener) else "the database"
-            raise click.ClickException(
-                f"cannot read database {path}: {exc}; the file is damaged or not an engine database: "
-                "restore it from a backup"
-            ) from None
 
 
 class EngineOpener:

@@ -113,8 +113,9 @@ pass_opener = click.make_pass_decorator(EngineOpener)
 
 
 @click.group(cls=EngineGroup)
-@click.option("--db", "db_path", envvar="ENGINE_DB", default=None, metavar="PATH",
-              help="SQLite database file [default: $ENGINE_DB, else ./.engine/engine.db].")
+@click.option("--db", "db_path", envvar="ENGINE_DB", default=None, metavar="PATH|URL",
+              help="The database: a SQLite file path or sqlite:///PATH (postgresql:// is not built yet) "
+                   "[default: $ENGINE_DB, else ./.engine/engine.db].")
 @click.option("--synchronous", type=click.Choice(["FULL", "NORMAL"], case_sensitive=False), default=None,
               envvar="ENGINE_SYNCHRONOUS", help="SQLite durability: FULL (default) survives power loss.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")

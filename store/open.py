@@ -39,8 +39,8 @@ def open_store(url: str, synchronous: str = "FULL") -> Store:
             "use a SQLite file for --db (a path, or sqlite:///PATH)"
         )
     raise StoreError(
-        f"cannot open database {_without_password(url)}: unknown scheme {scheme!r}; --db takes a file path, "
-        "sqlite:///PATH or postgresql://..."
+        f"cannot open database {_without_password(url)}: unknown scheme {scheme!r}; --db takes a file path "
+        "or sqlite:///PATH (postgresql:// is not built yet)"
     )
 
 

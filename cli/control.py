@@ -9,12 +9,11 @@ import sys
 import click
 import msgspec
 
-from cli.main import cli, parse_inputs, pass_engine
+from cli.app import cli, json_option, parse_inputs, pass_engine
 from cli.render import echo_json
 from engine import control, graph
 from engine.api import Engine
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 wait_option = click.option("--wait", is_flag=True, help="Run an embedded worker until the execution ends.")
 version_option = click.option(
     "--flow-version", metavar="VERSION",

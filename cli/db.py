@@ -7,7 +7,7 @@ import os
 
 import click
 
-from cli.main import EngineOpener, cli, pass_opener
+from cli.app import EngineOpener, cli, json_option, pass_opener
 from cli.render import echo_json
 from engine.errors import EngineError
 
@@ -38,7 +38,7 @@ def db_backup(opener: EngineOpener, path: str) -> None:
 
 
 @db.command("check")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 @pass_opener
 def db_check(opener: EngineOpener, as_json: bool) -> None:
     """Check SQLite's integrity and the engine's invariants; exit 1 if anything is wrong.

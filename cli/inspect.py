@@ -19,7 +19,7 @@ from cli.inspect_render import (
     replay_lines,
     stream_line,
 )
-from cli.main import CONCURRENCY, EngineOpener, cli, pass_engine, pass_opener
+from cli.app import CONCURRENCY, EngineOpener, cli, json_option, pass_engine, pass_opener
 from cli.render import echo_json, echo_lines, format_time, print_table
 from engine.views import execution_dict
 from engine import debugger, views
@@ -38,7 +38,6 @@ from engine.inspect import (
 from store.events import Event, ForkOrigin, LogRecorded
 from store.model import STATUSES
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 
 
 def parse_since(text: str) -> float:

@@ -1,170 +1,39 @@
-"""The ``engine`` command: run flows and workers, and read what executions did."""
+"""The ``engine`` command: run flows and workers, and register flows.
+
+``main`` is the entry point; importing this module registers every command on
+``cli.app.cli`` (the command modules import ``cli.app``, never this module).
+"""
 
 from __future__ import annotations
 
 import json
-import logging
-import math
-import sqlite3
 import sys
 from collections.abc import Callable
-from functools import update_wrapper
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from cli import control as _control  # noqa: F401  (start, pause, resume, cancel, retry, fork)
+from cli import db as _db  # noqa: F401  (engine db backup, engine db check)
+from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
+from cli import outside as _outside  # noqa: F401  (messages, connectors)
+from cli import serve as _serve  # noqa: F401  (engine serve, tokens, webhooks)
+from cli.app import CONCURRENCY, LEASE_SECONDS, POLL_SECONDS, FiniteRange, cli, json_option, parse_inputs, pass_engine
 from cli.determinism import report_findings, strict_option
 from cli.inspect_render import check_lines
 from cli.render import echo_json, print_table
 from cli.supervise import child_argv, leave, run_in_process, supervise, supervise_option
 from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
-from engine.api import Engine, default_db_path
+from engine.api import Engine
 from engine.attempts import DEFAULT_MAX_ATTEMPTS
 from engine.determinism import scan_directory, scan_file, scan_flow
-from engine.views import execution_dict
 from engine.errors import EngineError
 from engine.inspect import check_synced
-from store import values
-from store.sqlite import StoreError
+from engine.views import execution_dict
+from store.errors import StoreError
 
-
-class EngineGroup(click.Group):
-    """Turns engine errors and a command's usage errors into one line on stderr and a
-    non-zero exit (2 for usage errors, as click has it)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        for arg in args:
-            check_text(arg, "command-line argument")
-        return super().parse_args(ctx, args)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (EngineError, StoreError) as exc:
-            raise click.ClickException(str(exc)) from None
-        except click.UsageError as exc:
-            path = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
-            where = f"; see `engine {' '.join(path)} --help`" if path else ""
-            line = click.ClickException(exc.format_message().rstrip(".") + where)
-            line.exit_code = exc.exit_code
-            raise line from None
-        except sqlite3.DatabaseError as exc:  # a read of a damaged file (writes raise StoreError)
-            path = ctx.obj.path if isinstance(ctx.obj, EngineOpener) else "the database"
-            raise click.ClickException(
-                f"cannot read database {path}: {exc}; the file is damaged or not an engine database: "
-                "restore it from a backup"
-            ) from None
-
-
-class EngineOpener:
-    """The database of this invocation, opened when a command first needs it (so that
-    ``engine replay --history FILE`` does not create one)."""
-
-    def __init__(self, path: str, synchronous: str | None) -> None:
-        self.path, self.synchronous = path, synchronous
-        self._engine: Engine | None = None
-
-    def open(self) -> Engine:
-        if self._engine is None:
-            self._engine = Engine(self.path, self.synchronous)
-        return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def check_text(text: str, what: str) -> str:
-    """``text`` if it is valid UTF-8; else a one-line error (argv that is not UTF-8
-    reaches Python as lone surrogates, which cannot be stored)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise click.ClickException(
-            f"{what} '{shown}' is not valid UTF-8 text; pass text in UTF-8 (check LANG/LC_ALL and the "
-            "encoding of the script that runs engine), or binary data as base64"
-        ) from None
-    return text
-
-
-class FiniteRange(click.FloatRange):
-    """A float range that also refuses nan and inf (click's range lets nan through)."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
-
-
-def json_value(text: str, option: str) -> Any:
-    """``text`` parsed as JSON (``json.JSONDecodeError`` if it is not JSON); nesting so
-    deep that the parser gives up is a one-line error."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise click.BadParameter(
-            f"the JSON value is nested too deeply; values may nest at most {values.MAX_NESTING} lists or dicts deep",
-            param_hint=option,
-        ) from None
-
-
-def pass_engine(f: F) -> F:
-    """Pass the opened ``Engine`` as the command's first argument."""
-
-    def new_func(*args: Any, **kwargs: Any) -> Any:
-        return f(click.get_current_context().find_object(EngineOpener).open(), *args, **kwargs)  # type: ignore[union-attr]
-
-    return update_wrapper(new_func, f)  # type: ignore[return-value]
-
-
-pass_opener = click.make_pass_decorator(EngineOpener)
-
-
-@click.group(cls=EngineGroup)
-@click.option("--db", "db_path", envvar="ENGINE_DB", default=None, metavar="PATH",
-              help="SQLite database file [default: $ENGINE_DB, else ./.engine/engine.db].")
-@click.option("--synchronous", type=click.Choice(["FULL", "NORMAL"], case_sensitive=False), default=None,
-              envvar="ENGINE_SYNCHRONOUS", help="SQLite durability: FULL (default) survives power loss.")
-@click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
-@click.pass_context
-def cli(ctx: click.Context, db_path: str | None, synchronous: str | None, verbose: bool) -> None:
-    """Durable execution for Python automations."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = EngineOpener(db_path or default_db_path(), synchronous)
-    ctx.call_on_close(ctx.obj.close)
-
-
-#: The ranges of the worker's numeric options (``engine worker``, ``engine dev``).
-CONCURRENCY = click.IntRange(1, 1024)
-LEASE_SECONDS = FiniteRange(0, 86400, min_open=True)
-POLL_SECONDS = FiniteRange(0, 60)
-
-
-def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, Any]:
-    """``-i KEY=VALUE`` pairs (values parsed as JSON where they parse) over ``--inputs JSON``."""
-    inputs: dict[str, Any] = {}
-    if inputs_json:
-        try:
-            inputs = json_value(inputs_json, "--inputs")
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--inputs") from None
-        if not isinstance(inputs, dict):
-            raise click.BadParameter("must be a JSON object", param_hint="--inputs")
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-i")
-        try:
-            inputs[key] = json_value(raw, "-i")
-        except json.JSONDecodeError:
-            inputs[key] = raw
-    return inputs
+__all__ = ["cli", "main"]
 
 
 @cli.command()
@@ -174,7 +43,7 @@ def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, A
 @click.option("--flows", "flows_dir", type=click.Path(file_okay=False), help="Register the flows in this folder first.")
 @click.option("--name", help="A name for the execution.")
 @click.option("--detach", is_flag=True, help="Only create the execution and print its id.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 @strict_option
 @supervise_option
 @pass_engine
@@ -282,7 +151,7 @@ def flows() -> None:
 
 @flows.command("sync")
 @click.argument("directory", type=click.Path())
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @strict_option
 @pass_engine
 def flows_sync(engine: Engine, directory: str, as_json: bool, strict: bool) -> None:
@@ -302,7 +171,7 @@ def flows_sync(engine: Engine, directory: str, as_json: bool, strict: bool) -> N
 
 
 @flows.command("ls")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_engine
 def flows_ls(engine: Engine, as_json: bool) -> None:
     """List registered flows and their current versions."""
@@ -325,9 +194,3 @@ def _hint_answer(message: Any) -> None:
 def main() -> None:
     cli(prog_name="engine")
 
-
-from cli import control as _control  # noqa: F401
-from cli import db as _db  # noqa: F401  (engine db backup, engine db check)
-from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
-from cli import outside as _outside  # noqa: F401  (registers its commands on `cli`)
-from cli import serve as _serve  # noqa: F401  (engine serve, tokens, webhooks)

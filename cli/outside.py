@@ -8,37 +8,12 @@ from typing import Any
 
 import click
 
-from cli.main import cli, json_value, pass_engine
+from cli.app import cli, json_option, parse_pairs, pass_engine
 from cli.render import echo_json, format_time, print_table
 from engine.api import Engine
 from engine.connectors import mask_secrets
 from engine.errors import EngineError
 from store.model import ConnectorWrite, MessageRow
-
-
-def _object(pairs: tuple[str, ...], whole: str | None, option: str, *, json_values: bool) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs over a ``--json`` object. With ``json_values`` a VALUE is parsed
-    as JSON where it parses; otherwise it stays a string (a form converts it to its field's type)."""
-    result: dict[str, Any] = {}
-    if whole:
-        try:
-            result = json_value(whole, "--json")
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--json") from None
-        if not isinstance(result, dict):
-            raise click.BadParameter("must be a JSON object", param_hint="--json")
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=option)
-        if json_values:
-            try:
-                result[key] = json_value(raw, option)
-                continue
-            except json.JSONDecodeError:
-                pass
-        result[key] = raw
-    return result
 
 
 # -- messages ----------------------------------------------------------------------------
@@ -56,7 +31,7 @@ def _fields(message: MessageRow) -> str:
 @messages.command("ls")
 @click.option("--all", "show_all", is_flag=True, help="Also answered, expired and informational messages.")
 @click.option("--execution", "execution_id", help="Only messages of this execution.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_engine
 def messages_ls(engine: Engine, show_all: bool, execution_id: str | None, as_json: bool) -> None:
     """List the messages waiting for an answer (* marks required fields)."""
@@ -73,7 +48,7 @@ def messages_ls(engine: Engine, show_all: bool, execution_id: str | None, as_jso
 
 @messages.command("show")
 @click.argument("message_id")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_engine
 def messages_show(engine: Engine, message_id: str, as_json: bool) -> None:
     """Show a message, its form and its answer."""
@@ -106,7 +81,7 @@ def messages_respond(engine: Engine, message_id: str, pairs: tuple[str, ...], an
     A wrong answer is refused with every problem listed (exit status 1); the
     execution keeps waiting.
     """
-    answer = engine.respond(message_id, _object(pairs, answer_json, "-f", json_values=False))
+    answer = engine.respond(message_id, parse_pairs(pairs, answer_json, pair_option="-f", whole_option="--json", json_values=False))
     click.echo(f"answered {message_id}: {json.dumps(answer)}")
 
 
@@ -129,7 +104,7 @@ def connectors() -> None:
 def connectors_set(engine: Engine, name: str, connector_type: str, pairs: tuple[str, ...], value_json: str | None,
                    description: str | None) -> None:
     """Create or replace a stored connector; ``this.connect(NAME, **overrides)`` uses it."""
-    value = _object(pairs, value_json, "-v", json_values=True)
+    value = parse_pairs(pairs, value_json, pair_option="-v", whole_option="--json")
     engine.save_connector(name, connector_type, value, description)
     click.echo(f"saved connector {name} ({connector_type.upper()}): {json.dumps(mask_secrets(value))}")
     if mask_secrets(value) != value:
@@ -143,7 +118,7 @@ def _connector_dict(c: ConnectorWrite) -> dict[str, Any]:
 
 
 @connectors.command("ls")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_engine
 def connectors_ls(engine: Engine, as_json: bool) -> None:
     """List stored connectors (secrets masked)."""

@@ -8,12 +8,11 @@ import shlex
 
 import click
 
-from cli.main import CONCURRENCY, cli, pass_engine
+from cli.app import CONCURRENCY, cli, json_option, pass_engine
 from cli.render import echo_json, format_time, print_table
 from engine.api import Engine
 from engine.server import keys
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 
 
 @cli.command()

@@ -31,7 +31,7 @@ supervise_option = click.option(
 def child_argv(ctx: click.Context, engine: Engine, worker_args: list[str]) -> list[str]:
     """The command line of an unsupervised ``engine worker`` on this invocation's database."""
     root = ctx.find_root().params
-    argv = [*CHILD_PREFIX, "--db", engine.store.path, "--synchronous", engine.store.synchronous]
+    argv = [*CHILD_PREFIX, "--db", engine.store.path, "--synchronous", engine.synchronous]
     if root.get("verbose"):
         argv.append("-v")
     return [*argv, "worker", "--no-supervise", *worker_args]

@@ -17,7 +17,9 @@ from engine.worker import Worker
 from store import values
 from store.events import Event
 from store.model import ConnectorWrite, ExecutionRow, MessageRow, NewExecution
-from store.sqlite import SqliteStore, StoreError
+from store.base import Store
+from store.errors import StoreError
+from store.open import open_store
 
 DEFAULT_DB = ".engine/engine.db"
 
@@ -30,15 +32,16 @@ class Engine:
     """One database and the operations on it.
 
     Args:
-        db_path: the SQLite file (created on first use).
+        db_path: the database: a SQLite file path or ``sqlite:///PATH`` (created on first
+            use); ``store.open.open_store`` refuses other schemes.
         synchronous: ``FULL`` (default: a committed event survives power loss) or
             ``NORMAL`` (faster; a power loss may lose the last commits, never corrupt).
     """
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None, synchronous: str | None = None) -> None:
-        path = str(db_path or default_db_path())
+        self.synchronous = synchronous or os.environ.get("ENGINE_SYNCHRONOUS", "FULL")
         try:
-            self.store = SqliteStore(path, synchronous or os.environ.get("ENGINE_SYNCHRONOUS", "FULL"))
+            self.store: Store = open_store(str(db_path or default_db_path()), self.synchronous)
         except StoreError as exc:
             raise EngineError(str(exc)) from None
 
@@ -87,8 +90,9 @@ class Engine:
         if row is not None:
             return row
         matches = self.store.find_executions(execution_id) if execution_id else []
-        if len(matches) == 1:
-            return self.store.get_execution(matches[0])  # type: ignore[return-value]
+        found = self.store.get_execution(matches[0]) if len(matches) == 1 else None
+        if found is not None:
+            return found
         if len(matches) > 1:
             raise EngineError(f"execution id {execution_id!r} is ambiguous; type more of it")
         raise NotFoundError(f"no execution {execution_id!r} in {self.store.path}; `engine ls` lists them")

@@ -27,8 +27,8 @@ from engine.api import Engine
 from engine.errors import EngineError
 from engine.fork_children import own_children
 from engine.ids import new_id
-from store import control as sql
 from store import values
+from store.errors import UnknownExecutionError, WrongStatusError
 from store.events import (
     AttemptStarted,
     Event,
@@ -68,19 +68,20 @@ class ControlResult(msgspec.Struct):
     shared: list[str] = []
 
 
-def _apply(engine: Engine, row: ExecutionRow, fn: Callable[[Any], T], refusal: Callable[[str], str]) -> T:
+def _apply(engine: Engine, row: ExecutionRow, operation: Callable[[], T], refusal: Callable[[str], str]) -> T:
+    """Run the store's control ``operation``, wording its refusal for the user."""
     try:
-        return engine.store.transaction(fn)
-    except sql.WrongStatusError as exc:
+        return operation()
+    except WrongStatusError as exc:
         raise EngineError(refusal(exc.status)) from None
-    except sql.UnknownExecutionError:
+    except UnknownExecutionError:
         raise EngineError(f"no execution {row.id!r} in {engine.store.path}; `engine ls` lists them") from None
 
 
 def start(engine: Engine, execution_id: str) -> ControlResult:
     """Run a PAUSED execution (one created with ``run=False``, or paused): it becomes QUEUED."""
     row = engine.get(execution_id)
-    status = _apply(engine, row, lambda conn: sql.start(conn, row.id, time.time()), lambda s: (
+    status = _apply(engine, row, lambda: engine.store.start_execution(row.id, time.time()), lambda s: (
         f"execution {row.id} is {s}, not PAUSED: `engine start` runs executions created with run=False "
         f"or paused with `engine pause`" + (f"; `engine resume {row.id}` continues a HALTED one" if s == "HALTED" else "")
     ))
@@ -101,7 +102,7 @@ def pause(engine: Engine, execution_id: str) -> ControlResult:
         return (f"execution {row.id} has already ended ({status}) and cannot be paused; "
                 "only QUEUED, WAITING or RUNNING executions can")
 
-    before, after = _apply(engine, row, lambda conn: sql.pause(conn, row.id, time.time()), refusal)
+    before, after = _apply(engine, row, lambda: engine.store.pause_execution(row.id, time.time()), refusal)
     note = "pause requested: it pauses at its next suspension or commit point" if after == "RUNNING" else ""
     return ControlResult(row.id, "pause", before, after, note=note)
 
@@ -120,7 +121,7 @@ def resume(engine: Engine, execution_id: str, flow_version: str | None = None) -
         version = _pick_version(engine, row, flow_version or "current")
     elif flow_version is not None:
         version = _pick_version(engine, row, flow_version)
-    before, after = _apply(engine, row, lambda conn: sql.resume(conn, row.id, version, time.time()), lambda s: (
+    before, after = _apply(engine, row, lambda: engine.store.resume_execution(row.id, version, time.time()), lambda s: (
         f"execution {row.id} is {s}: resume continues PAUSED or HALTED executions"
         + (f"; `engine retry {row.id}` runs it again from the top" if s in ("ENDED_ERROR", "ENDED_CANCELLED") else "")
     ))
@@ -134,7 +135,7 @@ def cancel(engine: Engine, execution_id: str) -> ControlResult:
     recorded in each log). Waiters of a cancelled execution wake; with ALL_SUCCEEDED
     they get ``DependencyFailedError``. A RUNNING one cannot commit anything more."""
     row = engine.get(execution_id)
-    cancelled, woken = _apply(engine, row, lambda conn: sql.cancel(conn, row.id, time.time()), lambda s: (
+    cancelled, woken = _apply(engine, row, lambda: engine.store.cancel_execution(row.id, time.time()), lambda s: (
         f"execution {row.id} has already ended ({s}) and so have all its descendants: nothing to cancel"
     ))
     after = "ENDED_CANCELLED" if row.id in cancelled else row.status
@@ -156,7 +157,7 @@ def retry(engine: Engine, execution_id: str, flow_version: str | None = None) ->
         return (f"execution {row.id} is {status} and has not ended: only ENDED_ERROR, ENDED_CANCELLED or HALTED "
                 f"executions can be retried (`engine cancel {row.id}` first to start over)")
 
-    attempt = _apply(engine, row, lambda conn: sql.retry(conn, row.id, version, time.time()), refusal)
+    attempt = _apply(engine, row, lambda: engine.store.retry_execution(row.id, version, time.time()), refusal)
     return ControlResult(row.id, "retry", row.status, "QUEUED", attempt=attempt, flow_version=version)
 
 
@@ -205,7 +206,7 @@ def fork(
     owned = own_children(engine.store, row.id, new.id, taken, cut_at)
     origin = ForkOrigin(row.id, at_seq, owned.recreated, owned.shared)
     marker = ExecutionControlled("fork", "", "QUEUED", version, f"forked from {row.id} at seq {at_seq}", origin)
-    engine.store.transaction(lambda conn: sql.fork(conn, new, owned.events, owned.creates, marker, time.time()))
+    engine.store.fork_execution(new, owned.events, owned.creates, marker, time.time())
     return ControlResult(new.id, "fork", "", "QUEUED", flow_version=version, source=row.id, at_seq=at_seq,
                          recreated=owned.recreated, shared=owned.shared)
 

@@ -24,7 +24,7 @@ import msgspec
 
 from engine.errors import EngineError
 from engine.flows import flow_files
-from store.sqlite import SqliteStore
+from store.base import Store
 
 #: A comment with this text on a reported line silences the finding.
 ALLOW_MARKER = "engine: allow-nondeterminism"
@@ -134,7 +134,7 @@ def scan_directory(directory: str | Path) -> list[Finding]:
     return scan_files(path for path, _project in flow_files(directory))
 
 
-def scan_flow(store: SqliteStore, name: str) -> list[Finding]:
+def scan_flow(store: Store, name: str) -> list[Finding]:
     """The findings in the current version of the registered flow ``name`` (none if unknown)."""
     found = store.get_flow(name)
     return scan_source(found.source, found.path or name) if found is not None else []

@@ -15,7 +15,7 @@ import msgspec
 
 from engine.errors import EngineError, text_of
 from store.model import source_version
-from store.sqlite import SqliteStore
+from store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def check_flow_name(name: str) -> str:
     return name
 
 
-def sync_directory(store: SqliteStore, directory: str | Path, *, keep_projects: bool = False) -> list[SyncedFlow]:
+def sync_directory(store: Store, directory: str | Path, *, keep_projects: bool = False) -> list[SyncedFlow]:
     """Register every ``*.py`` in ``directory`` (project ``default``) and in its
     sub-folders (project = the sub-folder's name) as a new version of the flow named
     after the file. Unchanged files keep their version. With ``keep_projects``
@@ -111,7 +111,7 @@ def flow_files(directory: str | Path) -> list[tuple[Path, str]]:
     ]
 
 
-def register_file(store: SqliteStore, path: Path, project: str | None = None, source: str | None = None) -> SyncedFlow:
+def register_file(store: Store, path: Path, project: str | None = None, source: str | None = None) -> SyncedFlow:
     """Register one flow file; ``project`` None keeps a registered flow's project (else ``default``).
     ``source``: the file's text, if ``_read_flow`` has read it already."""
     where = str(_text_path(path.resolve()))
@@ -124,7 +124,7 @@ def register_file(store: SqliteStore, path: Path, project: str | None = None, so
     return SyncedFlow(name, project, version, str(path), before is None or before.version != version)
 
 
-def _read_flow(store: SqliteStore, path: Path) -> str:
+def _read_flow(store: Store, path: Path) -> str:
     """The source of flow file ``path``. A new version is loaded once first: one that exits
     at module level (``sys.exit()``) is refused, since every load of it would end its loader."""
     name = check_flow_name(path.stem)
@@ -151,7 +151,7 @@ def _read_flow(store: SqliteStore, path: Path) -> str:
 class FlowLoader:
     """Compiles and caches handlers by flow version (content hash)."""
 
-    def __init__(self, store: SqliteStore, cache_size: int = 256) -> None:
+    def __init__(self, store: Store, cache_size: int = 256) -> None:
         self._store = store
         self._cache: OrderedDict[str, LoadedFlow] = OrderedDict()
         self._size = cache_size

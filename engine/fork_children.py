@@ -30,7 +30,7 @@ from store.events import (
     WaitStarted,
 )
 from store.model import ExecutionRow, NewExecution
-from store.sqlite import SqliteStore
+from store.base import Store
 
 
 class ForkChildren(msgspec.Struct):
@@ -46,7 +46,7 @@ class ForkChildren(msgspec.Struct):
     shared: list[str]
 
 
-def own_children(store: SqliteStore, source_id: str, fork_id: str, copied: list[Event], cut_at: float) -> ForkChildren:
+def own_children(store: Store, source_id: str, fork_id: str, copied: list[Event], cut_at: float) -> ForkChildren:
     """Take over ``copied`` (the source's history after its ``ExecutionStarted``, up to the
     cut made at time ``cut_at``) for the fork ``fork_id``. A child had ended at the cut if
     a wait in the copy saw it end, or it ended no later than ``cut_at``."""

@@ -12,8 +12,8 @@ from engine.clock import Clock
 from engine.decision import ActivationAborted
 from store.events import Event
 from store.model import Claim, Commit, CommitResult, ConnectorWrite, MessageRow
-from store.sqlite import SqliteStore, StoreError
-from store.writes import LeaseLostError
+from store.base import Store
+from store.errors import LeaseLostError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class StoreLive:
     """Runs commands for execution ``execution_id`` holding lease ``fence``."""
 
     def __init__(
-        self, store: SqliteStore, clock: Clock, execution_id: str, fence: int,
+        self, store: Store, clock: Clock, execution_id: str, fence: int,
         claim: Callable[[], Claim | None], committed: Callable[[CommitResult], None],
         secrets: dict[str, dict[str, Any]] | None = None,
         shield: Callable[[], AbstractContextManager[None]] = nullcontext,

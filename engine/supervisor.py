@@ -23,8 +23,8 @@ from types import FrameType
 
 from engine import attempts
 from store.model import ExecutionRow
-from store.sqlite import SqliteStore, StoreError
-from store.writes import LeaseLostError
+from store.base import Store
+from store.errors import LeaseLostError, StoreError
 
 #: A child that keeps dying without holding any lease is not restarted more than this
 #: many times in a row: something is wrong with the worker itself (it said what).
@@ -48,7 +48,7 @@ class Supervisor:
     """Runs ``argv`` (an unsupervised worker) as a child process and restarts it when it dies."""
 
     def __init__(
-        self, store: SqliteStore, argv: list[str], *, max_attempts: int, say: Callable[[str], None]
+        self, store: Store, argv: list[str], *, max_attempts: int, say: Callable[[str], None]
     ) -> None:
         self.store = store
         self.argv = argv

@@ -6,8 +6,9 @@ claim that sets a lease (owner, expiry, fencing counter). A worker that dies hol
 leases until they expire; then any worker claims those executions and replays them.
 
 Wake-up: a commit that makes executions runnable (a child ended, a child was created)
-notifies this process's worker at once. Other processes notice through SQLite's
-``data_version`` probe, every ``poll_interval`` seconds (5 ms by default).
+notifies this process's worker at once. Other processes' commits are noticed through
+``Store.wait_for_change(0)``, asked every ``poll_interval`` seconds (5 ms by default);
+``version`` counts the changes seen.
 
 Poison: an execution claimed again after ``max_attempts`` activations died without a
 decision is ended (``engine.attempts``); one whose last activation died runs alone,
@@ -40,8 +41,8 @@ from engine.live import StoreLive
 from engine.replay import ReplayContext
 from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
 from store.model import Claim, Commit, CommitResult, ExecutionRow
-from store.sqlite import DatabaseReplacedError, SqliteStore, StoreError
-from store.writes import LeaseLostError
+from store.base import Store
+from store.errors import DatabaseReplacedError, LeaseLostError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Worker:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         *,
         concurrency: int = 16,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
@@ -84,6 +85,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="activation")
         self._wakeup = threading.Condition()
         self._notified = True
+        self._changes = 0  # commits by other connections seen so far (Store.wait_for_change)
         self._running: dict[str, Activation] = {}
         self._suspect: str | None = None  # an execution whose last activation died: it runs alone
         self._interrupts = Interrupts()
@@ -161,7 +163,9 @@ class Worker:
 
     def _tick(self, until_idle: bool) -> bool:
         """Claim what can run, renew leases, wait for news; True when idle and asked to stop then."""
-        version = self.store.data_version()
+        if self.store.wait_for_change(0):
+            self._changes += 1
+        version = self._changes
         now = self.clock()
         with self._wakeup:
             hand_back, self._to_hand_back = self._to_hand_back, []

@@ -8,6 +8,8 @@ import time
 
 import msgspec
 
+from store.base import Store
+from store.errors import StoreError
 from store.sqlite import SqliteStore
 
 
@@ -37,7 +39,9 @@ class NameTakenError(ValueError):
 class AccessStore:
     """API tokens and webhooks in the engine's database."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
+        if not isinstance(store, SqliteStore):
+            raise StoreError(f"API tokens and webhooks are kept in SQLite databases only, not in {store.path}")
         self.store = store
 
     # -- tokens --------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 
 from store.attempts import RESET_COUNTS
+from store.errors import UnknownExecutionError, WrongStatusError
 from store.events import AttemptStarted, Event, ExecutionControlled, SleepStarted
 from store.model import ENDED_STATUSES, CommitResult, NewExecution
 from store.pausing import append_marker
@@ -23,19 +24,6 @@ _MARKER_KINDS = (
     AttemptStarted.__struct_config__.tag,
 )
 _SLEEP_KIND = SleepStarted.__struct_config__.tag
-
-
-class UnknownExecutionError(ValueError):
-    """No execution has this id."""
-
-
-class WrongStatusError(ValueError):
-    """The execution's status does not allow the operation."""
-
-    def __init__(self, execution_id: str, status: str) -> None:
-        super().__init__(f"execution {execution_id} is {status}")
-        self.execution_id = execution_id
-        self.status = status
 
 
 def _row(conn: sqlite3.Connection, eid: str) -> tuple[str, str | None, int, float | None]:

@@ -8,6 +8,7 @@ its neighbours.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -15,14 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
-from store import maintenance, values
-from store.attempts import CLAIM_COUNTS, HAND_BACK
+from store import control, flows, leases, maintenance, reads, values
+from store.attempts import HAND_BACK
 from store.dbfiles import FileWatch, create_private
-from store.events import Event, decode_body
+from store.errors import DatabaseReplacedError, LeaseLostError, StoreError
+from store.events import Event, ExecutionControlled
 from store.faults import fault_point
 from store.group_commit import GroupCommit
 from store.messages import (
@@ -47,7 +49,6 @@ from store.schema import SchemaError, ensure_schema
 from store.write_lock import WriteLock
 from store.writes import (
     EXECUTION_COLUMNS,
-    LeaseLostError,
     apply_commit,
     insert_execution,
     waiting_on,
@@ -57,18 +58,31 @@ from store.writes import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Callable[..., Any])
 
 SYNCHRONOUS_LEVELS = ("FULL", "NORMAL")
 
+#: How often ``wait_for_change`` looks at ``PRAGMA data_version`` while it waits.
+CHANGE_POLL = 0.005
+
+__all__ = ["SYNCHRONOUS_LEVELS", "DatabaseReplacedError", "SqliteStore", "StoreError"]
 
 
-class StoreError(Exception):
-    """The database cannot be opened or written; the message says what to do."""
+def _reads(method: M) -> M:
+    """Turn SQLite's error on a read of a damaged file into a ``StoreError`` that says so
+    (writes say it already, in ``_write_error``)."""
 
+    @functools.wraps(method)
+    def read(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot read database {self.path}: {exc}; the file is damaged or not an engine database: "
+                "restore it from a backup"
+            ) from exc
 
-class DatabaseReplacedError(StoreError):
-    """The database file or its -wal was replaced or deleted under this process: retrying
-    cannot help, so a worker stops."""
+    return cast(M, read)
 
 
 class SqliteStore:
@@ -123,11 +137,23 @@ class SqliteStore:
             conn.close()
             self._local.conn = None
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap 'anything new?' probe.
-        Raises ``DatabaseReplacedError`` when the files were replaced under this process."""
-        self._check_files()
-        return int(self._reader.execute("PRAGMA data_version").fetchone()[0])
+    def wait_for_change(self, timeout: float) -> bool:
+        """Whether another connection committed since this thread last asked, waiting up to
+        ``timeout`` seconds (0: just look) and polling SQLite's ``PRAGMA data_version``, a
+        cheap 'anything new?' probe, every ``CHANGE_POLL`` seconds. The first call of a
+        thread says True. Raises ``DatabaseReplacedError`` when the files were replaced
+        under this process."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_files()
+            version = int(self._reader.execute("PRAGMA data_version").fetchone()[0])
+            if version != getattr(self._local, "version", None):
+                self._local.version = version
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, CHANGE_POLL))
 
     def _check_files(self) -> None:
         what = self._watch.changed()
@@ -162,101 +188,59 @@ class SqliteStore:
     def put_flow(self, name: str, source: str, *, project: str = "default", path: str | None = None) -> str:
         """Register ``source`` as the current version of flow ``name``; returns the version hash."""
         version = source_version(source)
-        now = time.time()
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR IGNORE INTO flow_versions VALUES (?, ?, ?, ?, ?, ?)",
-                (version, name, project, source, path, now),
-            )
-            conn.execute(
-                "INSERT INTO flows VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                "project=excluded.project, version=excluded.version, updated_at=excluded.updated_at "
-                "WHERE version != excluded.version OR project != excluded.project",
-                (name, project, version, now),
-            )
-
-        self.transaction(write)
+        self.transaction(lambda conn: flows.put(conn, version, name, project, source, path, time.time()))
         return version
 
+    @_reads
     def get_flow(self, name: str) -> FlowVersion | None:
         """The current version of flow ``name``, or None."""
-        row = self._reader.execute(
-            "SELECT f.name, f.version, v.source, v.path, f.project, v.created_at FROM flows f "
-            "JOIN flow_versions v ON v.version = f.version WHERE f.name = ?",
-            (name,),
-        ).fetchone()
-        return FlowVersion(*row) if row else None
+        found = flows.select(self._reader, "f.name = ?", (name,))
+        return found[0] if found else None
 
+    @_reads
     def get_flow_version(self, version: str) -> FlowVersion | None:
-        row = self._reader.execute(
-            "SELECT name, version, source, path, project, created_at FROM flow_versions WHERE version = ?",
-            (version,),
-        ).fetchone()
-        return FlowVersion(*row) if row else None
+        found = flows.select_versions(self._reader, "version = ?", (version,))
+        return found[0] if found else None
 
+    @_reads
     def list_flows(self) -> list[FlowVersion]:
-        rows = self._reader.execute(
-            "SELECT f.name, f.version, v.source, v.path, f.project, v.created_at FROM flows f "
-            "JOIN flow_versions v ON v.version = f.version ORDER BY f.name"
-        ).fetchall()
-        return [FlowVersion(*row) for row in rows]
+        return flows.select(self._reader)
 
+    @_reads
     def flow_versions(self, name: str) -> list[FlowVersion]:
-        rows = self._reader.execute(
-            "SELECT name, version, source, path, project, created_at FROM flow_versions "
-            "WHERE name = ? ORDER BY created_at",
-            (name,),
-        ).fetchall()
-        return [FlowVersion(*row) for row in rows]
+        return flows.select_versions(self._reader, "name = ?", (name,))
 
     # -- executions and events: reads -------------------------------------------
 
+    @_reads
     def get_execution(self, execution_id: str) -> ExecutionRow | None:
         row = self._reader.execute(
             f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?", (execution_id,)
         ).fetchone()
         return _execution(row) if row else None
 
+    @_reads
     def find_executions(self, prefix: str) -> list[str]:
         """Ids starting with ``prefix`` (so users can type a short id)."""
-        rows = self._reader.execute(
-            "SELECT id FROM executions WHERE id >= ? AND id < ? LIMIT 2", (prefix, prefix + "\uffff")
-        ).fetchall()
-        return [r[0] for r in rows]
+        return reads.find_ids(self._reader, prefix)
 
+    @_reads
     def list_executions(
-        self,
-        *,
-        status: str | None = None,
-        flow: str | None = None,
-        project: str | None = None,
-        parent_id: str | None = None,
-        since: float | None = None,
-        limit: int | None = None,
+        self, *, status: str | None = None, flow: str | None = None, project: str | None = None,
+        parent_id: str | None = None, since: float | None = None, limit: int | None = None,
     ) -> list[ExecutionRow]:
         """Executions matching every given filter, newest first."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (("status", status), ("flow", flow), ("project", project), ("parent_id", parent_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            clauses.append("created_at >= ?")
-            params.append(since)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {EXECUTION_COLUMNS} FROM executions {where} ORDER BY created_at DESC, id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [_execution(row) for row in self._reader.execute(sql, params)]
+        rows = reads.select_executions(self._reader, status, flow, project, parent_id, since, limit)
+        return [_execution(row) for row in rows]
 
+    @_reads
     def query_execution_ids(self, filter_: Any) -> list[str]:
         """Ids of executions matching a flow_api filter expression, oldest first."""
         where, params = compile_filter(filter_)
         sql = f"SELECT id FROM executions WHERE {where} ORDER BY created_at, id"
         return [row[0] for row in self._reader.execute(sql, params)]
 
+    @_reads
     def statuses(self, ids: Iterable[str]) -> dict[str, str]:
         ids = list(ids)
         marks = ",".join("?" * len(ids))
@@ -266,69 +250,61 @@ class SqliteStore:
     def children(self, execution_id: str) -> list[ExecutionRow]:
         return self.list_executions(parent_id=execution_id)[::-1]
 
+    @_reads
     def dependencies(self, execution_id: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         """(what ``execution_id`` waited for, what waited for it), each as (id, since)."""
-        conn = self._reader
-        waits_for = conn.execute(
-            "SELECT target_id, since FROM dependencies WHERE waiter_id = ? ORDER BY since", (execution_id,)
-        ).fetchall()
-        waited_by = conn.execute(
-            "SELECT waiter_id, since FROM dependencies WHERE target_id = ? ORDER BY since", (execution_id,)
-        ).fetchall()
-        return waits_for, waited_by
+        return reads.dependencies(self._reader, execution_id)
 
+    @_reads
     def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """The execution's log in seq order (optionally only past ``after_seq``)."""
-        rows = self._reader.execute(
-            "SELECT seq, at, body, line FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq",
-            (execution_id, after_seq),
-        ).fetchall()
-        return [Event(seq, at, decode_body(body), line) for seq, at, body, line in rows]
+        return reads.load_events(self._reader, execution_id, after_seq)
 
+    @_reads
     def next_wake_at(self) -> float | None:
         """The earliest timer or lease expiry, so an idle worker knows when to look again."""
-        row = self._reader.execute(
-            "SELECT min(t) FROM (SELECT min(wake_at) t FROM executions WHERE status = 'WAITING' "
-            "UNION ALL SELECT min(lease_expires) FROM executions WHERE status = 'RUNNING')"
-        ).fetchone()
-        return None if row[0] is None else float(row[0])
+        return reads.next_wake_at(self._reader)
 
+    @_reads
     def has_pending_work(self) -> bool:
         """Anything queued, running, or waiting on a timer or deadline."""
-        row = self._reader.execute(
-            "SELECT 1 FROM executions WHERE status IN ('QUEUED', 'RUNNING') "
-            "OR (status = 'WAITING' AND wake_at IS NOT NULL) LIMIT 1"
-        ).fetchone()
-        return row is not None
+        return reads.has_pending_work(self._reader)
 
+    @_reads
     def count_by_status(self) -> dict[str, int]:
         return dict(self._reader.execute("SELECT status, count(*) FROM executions GROUP BY status").fetchall())
 
+    @_reads
     def count_tree(self, root_id: str) -> int:
         """How many executions the tree of top-level execution ``root_id`` holds."""
         return int(self._reader.execute("SELECT count(*) FROM executions WHERE root_id = ?", (root_id,)).fetchone()[0])
 
+    @_reads
     def waiting_on(self, waiter: str, targets: Sequence[str]) -> list[str]:
         """Those of ``targets`` that wait, directly or through others, for ``waiter``."""
         return waiting_on(self._reader, waiter, targets)
 
     # -- settings ----------------------------------------------------------------
 
+    @_reads
     def get_setting(self, name: str) -> tuple[Any, str | None] | None:
         """(value, description) of a setting, or None if it does not exist."""
         row = self._reader.execute("SELECT value, description FROM settings WHERE name = ?", (name,)).fetchone()
         return (values.decode(row[0]), row[1]) if row else None
 
+    @_reads
     def list_settings(self) -> list[tuple[str, Any, str | None]]:
         rows = self._reader.execute("SELECT name, value, description FROM settings ORDER BY name")
         return [(n, values.decode(v), d) for n, v, d in rows]
 
     # -- messages and connectors -------------------------------------------------
 
+    @_reads
     def get_message(self, message_id: str) -> MessageRow | None:
         found = select_messages(self._reader, "id = ?", (message_id,))
         return found[0] if found else None
 
+    @_reads
     def list_messages(self, *, status: str | None = None, execution_id: str | None = None) -> list[MessageRow]:
         clauses, params = ["1"], []
         for column, value in (("status", status), ("execution_id", execution_id)):
@@ -341,10 +317,12 @@ class SqliteStore:
         """Record a person's answer; returns the execution it made runnable, if any."""
         return self.transaction(lambda conn: answer_message(conn, message_id, response, time.time()))
 
+    @_reads
     def get_connector(self, name: str) -> ConnectorWrite | None:
         found = select_connectors(self._reader, name)
         return found[0] if found else None
 
+    @_reads
     def list_connectors(self) -> list[ConnectorWrite]:
         return select_connectors(self._reader)
 
@@ -354,47 +332,15 @@ class SqliteStore:
     # -- leases ------------------------------------------------------------------
 
     def claim(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[tuple[str, int]]:
-        """Lease up to ``limit`` runnable executions: lease expired, timer due, or queued.
+        """Lease up to ``limit`` runnable executions (in the order ``store.leases.claim``
+        gives); returns (execution id, fence) pairs: the fence accompanies every commit."""
+        return self.transaction(lambda conn: leases.claim(conn, owner, limit, now + lease_seconds, now))
 
-        Expired leases and due timers come first, so a crashed worker's executions and
-        sleeps that are over do not wait behind a long queue; then executions of trees
-        that already run (children, woken parents: ``wake_at`` set, oldest first); then new
-        top-level ones in the order they were created. Every part reads the status indexes.
-        Returns (execution id, fence) pairs; the fence must accompany every commit.
-        """
-
-        def write(conn: sqlite3.Connection) -> list[tuple[str, int]]:
-            rows = conn.execute(
-                "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, "
-                f"fence = fence + 1, {CLAIM_COUNTS}, started_at = coalesce(started_at, ?) WHERE id IN ("
-                "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < ? "
-                "UNION ALL SELECT id FROM executions WHERE status = 'WAITING' AND wake_at <= ? "
-                "UNION ALL SELECT * FROM (SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NOT NULL "
-                "ORDER BY wake_at) "
-                "UNION ALL SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NULL "
-                "LIMIT ?) RETURNING id, fence",
-                (owner, now + lease_seconds, now, now, now, limit),
-            ).fetchall()
-            return [(r[0], r[1]) for r in rows]
-
-        return self.transaction(write)
-
-    def renew_leases(self, leases: Sequence[tuple[str, int]], lease_seconds: float, now: float) -> list[str]:
+    def renew_leases(self, held: Sequence[tuple[str, int]], lease_seconds: float, now: float) -> list[str]:
         """Extend leases still held; returns the ids whose lease was lost."""
+        return self.transaction(lambda conn: leases.renew(conn, held, now + lease_seconds)) if held else []
 
-        def write(conn: sqlite3.Connection) -> list[str]:
-            lost = []
-            for execution_id, fence in leases:
-                cur = conn.execute(
-                    "UPDATE executions SET lease_expires = ? WHERE id = ? AND fence = ? AND status = 'RUNNING'",
-                    (now + lease_seconds, execution_id, fence),
-                )
-                if cur.rowcount == 0:
-                    lost.append(execution_id)
-            return lost
-
-        return self.transaction(write) if leases else []
-
+    @_reads
     def lease_held(self, execution_id: str, fence: int, now: float) -> bool:
         """Whether lease ``fence`` on the execution is still current and not expired at ``now``."""
         row = self._reader.execute(
@@ -432,14 +378,40 @@ class SqliteStore:
         """Write a setting outside any execution (from the CLI)."""
         self.transaction(lambda conn: write_setting(conn, write, time.time()))
 
+    # -- control from outside (the SQL is in store.control) -------------------------
+
+    def start_execution(self, execution_id: str, now: float) -> str:
+        return self.transaction(lambda conn: control.start(conn, execution_id, now))
+
+    def pause_execution(self, execution_id: str, now: float) -> tuple[str, str]:
+        return self.transaction(lambda conn: control.pause(conn, execution_id, now))
+
+    def resume_execution(self, execution_id: str, flow_version: str | None, now: float) -> tuple[str, str]:
+        return self.transaction(lambda conn: control.resume(conn, execution_id, flow_version, now))
+
+    def cancel_execution(self, execution_id: str, now: float) -> tuple[list[str], list[str]]:
+        return self.transaction(lambda conn: control.cancel(conn, execution_id, now))
+
+    def retry_execution(self, execution_id: str, flow_version: str, now: float) -> int:
+        return self.transaction(lambda conn: control.retry(conn, execution_id, flow_version, now))
+
+    def fork_execution(
+        self, new: NewExecution, taken_over: list[Event], children: list[NewExecution],
+        marker: ExecutionControlled, now: float,
+    ) -> None:
+        self.transaction(lambda conn: control.fork(conn, new, taken_over, children, marker, now))
+
+    # -- transactions for store modules ----------------------------------------------
+
     def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` inside the next group-commit transaction (``BEGIN IMMEDIATE``).
 
         For store modules only: ``fn`` writes SQL. A ``LeaseLostError``, ``ValueError``
         or ``sqlite3.IntegrityError`` raised by ``fn`` undoes only ``fn``'s changes.
         """
-        return self._group.submit(fn)  # type: ignore[no-any-return]
+        return cast(T, self._group.submit(fn))
 
+    @_reads
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on this thread's reading connection (for store modules only)."""
         return fn(self._reader)

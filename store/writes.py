@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 
 from store import values
+from store.errors import LeaseLostError
 from store.events import (
     FORMAT_VERSION,
     Event,
@@ -39,10 +40,6 @@ EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
 #: execution of a tree that is already running (a child, a woken parent, an answered
 #: message), NULL for a new top-level one. Claims take the former first, oldest first,
 #: through the ``(status, wake_at)`` index, so a child never waits behind a backlog of new work.
-
-
-class LeaseLostError(Exception):
-    """Another worker claimed this execution since this one did: its commit is refused."""
 
 
 def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> None:

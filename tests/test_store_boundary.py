@@ -20,9 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = {
     # the user-facing SQLITE connector: flows query their own SQLite files through it
     "engine/connectors/sqlite.py",
-    # imports StoreError from store.sqlite (a re-export); moves to store.errors when the
-    # server branches are merged (engine/server/ was not to be touched by this change)
-    "engine/server/run.py",
 }
 
 BACKEND_MODULES = ("sqlite3", "store.sqlite")

@@ -19,7 +19,7 @@ from engine.errors import EngineError
 from engine.server.app import create_app
 from engine.server.auth import Sessions
 from engine.worker import Worker
-from store.sqlite import StoreError
+from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 

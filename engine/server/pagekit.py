@@ -38,6 +38,10 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _clock(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+
+
 def _seconds(value: float | None) -> str:
     return "" if value is None else format_duration(value)
 
@@ -52,7 +56,7 @@ def _compact(value: Any) -> str:
 
 env = Environment(loader=PackageLoader("engine.server", "templates"), autoescape=select_autoescape(default=True),
                   trim_blocks=True, lstrip_blocks=True)
-env.filters.update(when=_when, seconds=_seconds, pretty=_pretty, compact=_compact)
+env.filters.update(when=_when, clock=_clock, seconds=_seconds, pretty=_pretty, compact=_compact)
 
 
 def render(request: Request, template: str, code: int = 200, /, **context: Any) -> Response:

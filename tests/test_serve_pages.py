@@ -111,6 +111,10 @@ def test_search_and_filters_narrow_the_list(browser: httpx.Client, api: httpx.Cl
     assert other in listed(status="ENDED_ERROR") and wanted not in listed(status="ENDED_ERROR")
     assert wanted in listed(flow="echo") and other not in listed(flow="echo")
     assert browser.get("/executions", params={"status": "SLEEPY"}).status_code == 422
+    asking = start(api, "ask")
+    until_status(api, asking, "WAITING")
+    assert asking in listed(q="pick a NUMBER") and wanted not in listed(q="pick a number")  # its message's text
+    assert other in listed(q="on purpose") and wanted not in listed(q="on purpose")  # its error
 
 
 def test_untrusted_text_is_escaped_on_every_page(browser: httpx.Client, api: httpx.Client) -> None:
@@ -136,3 +140,18 @@ def test_the_dependency_graph_is_drawn_as_svg_when_graphviz_is_there(browser: ht
         pytest.skip("Graphviz `dot` is not installed: the page shows the graph as text (CI installs graphviz)")
     assert drawn.status_code == 200 and drawn.headers["content-type"].startswith("image/svg+xml")
     assert "<svg" in drawn.text and children[0]["id"] in drawn.text
+
+
+def test_secrets_stay_masked_on_the_pages(server: Served, browser: httpx.Client) -> None:
+    done = engine_command(server.db, "webhooks", "create", "hook", "--flow", "echo", "--url", server.url)
+    assert done.returncode == 0, done.stderr
+    key = re.search(r"key: (\S+)", done.stdout)[1]  # type: ignore[index]
+    with server.client() as caller:
+        called = caller.post("/webhooks/hook", params={"wait": 60}, json={"v": 1},
+                             headers={"X-Engine-Webhook-Key": key, "X-Api-Token": "hidden-value-123"})
+    assert called.status_code == 200, called.text
+    execution_id = called.json()["id"]
+    for path in (f"/executions/{execution_id}", "/executions", f"/executions/{execution_id}/live"):
+        page = browser.get(path)
+        assert key not in page.text and "hidden-value-123" not in page.text, path
+    assert "x-api-token" in browser.get(f"/executions/{execution_id}").text  # the header is shown, masked

@@ -26,16 +26,23 @@ LIST_LIMIT = 200
 SEARCH_SCOPE = 5000
 
 
-def _matches(row: ExecutionRow, words: list[str]) -> bool:
-    text = " ".join(str(v) for v in (row.id, row.name, row.flow, row.message, row.status) if v).lower()
-    return all(w in text for w in words)
-
-
 def _listing(engine: Engine, status: str, flow: str, query: str) -> list[ExecutionRow]:
+    """The newest executions with this status and flow whose id, name, flow, end message
+    or error, or messages to people (subject and text) contain every word of ``query``."""
     words = query.lower().split()
     rows = engine.store.list_executions(status=status or None, flow=flow or None,
                                         limit=SEARCH_SCOPE if words else LIST_LIMIT)
-    return [r for r in rows if _matches(r, words)][:LIST_LIMIT]
+    if not words:
+        return rows
+    asked: dict[str, list[str]] = {}
+    for m in engine.store.list_messages():
+        asked.setdefault(m.execution_id, []).extend((m.subject, m.message))
+    found = []
+    for row in rows:
+        text = " ".join(v for v in (row.id, row.name, row.flow, row.message, *asked.get(row.id, ())) if v).lower()
+        if all(w in text for w in words):
+            found.append(row)
+    return found[:LIST_LIMIT]
 
 
 def _filters(request: Request) -> dict[str, str]:

@@ -6,9 +6,19 @@
   var PERIOD = 1000;
 
   function busy(el) {
-    // Do not replace a form the user is typing in.
+    // Do not replace a form the user is typing in or has filled in.
     var active = document.activeElement;
-    return active && el.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+    if (active && el.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) { return true; }
+    var fields = el.querySelectorAll("input:not([type=hidden]), textarea, select");
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      if (f.tagName === "SELECT") {
+        for (var j = 0; j < f.options.length; j++) {
+          if (f.options[j].selected !== f.options[j].defaultSelected) { return true; }
+        }
+      } else if (f.value !== f.defaultValue) { return true; }
+    }
+    return false;
   }
 
   function refresh(el) {

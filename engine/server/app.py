@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from engine.api import Engine
 from engine.connectors.masking import mask_secrets
-from engine.server import api, sse, webhooks
+from engine.server import api, pages, sse, webhooks
 from engine.server.auth import Sessions, login
 from engine.server.http import ApiError, error_response, json_response
 from engine.server.openapi import document
@@ -84,10 +84,6 @@ async def _openapi(request: Request) -> Response:
     return json_response(request.app.state.openapi)
 
 
-async def _home(request: Request) -> Response:
-    return json_response({"engine": "serve", "api": "/api/openapi.json"})
-
-
 def create_app(engine: Engine, sessions: Sessions, stopping: threading.Event | None = None) -> Starlette:
     """The ASGI app of ``engine serve`` on ``engine``'s database.
 
@@ -97,12 +93,12 @@ def create_app(engine: Engine, sessions: Sessions, stopping: threading.Event | N
         stopping: set when the server shuts down: waits and event streams end early.
     """
     routes: list[BaseRoute] = [
-        Route("/", _home, methods=["GET"]),
         Route("/login", login, methods=["GET"]),
         Route("/api/openapi.json", _openapi, methods=["GET"]),
         *api.routes(),
         *sse.routes(),
         *webhooks.routes(),
+        *pages.routes(),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(AccessLog)], exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error,

@@ -1,0 +1,106 @@
+"""The monitor's execution pages: the list (filters and a search box, refreshed live by
+``static/monitor.js``) and one execution (status, timings, inputs and outputs, history
+with source lines, log, tree, messages and its dependency graph as SVG)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engine import details, graph
+from engine.api import Engine
+from engine.history_file import event_json
+from engine.inspect import recorded
+from engine.server.api import call
+from engine.server.http import ApiError
+from engine.server.pagekit import HEADERS, page, render
+from store.events import LogRecorded
+from store.model import STATUSES, ExecutionRow
+
+#: Rows shown in the list; a search looks through this many of the newest first.
+LIST_LIMIT = 200
+SEARCH_SCOPE = 5000
+
+
+def _listing(engine: Engine, status: str, flow: str, query: str) -> list[ExecutionRow]:
+    """The newest executions with this status and flow whose id, name, flow, end message
+    or error, or messages to people (subject and text) contain every word of ``query``."""
+    words = query.lower().split()
+    rows = engine.store.list_executions(status=status or None, flow=flow or None,
+                                        limit=SEARCH_SCOPE if words else LIST_LIMIT)
+    if not words:
+        return rows
+    asked: dict[str, list[str]] = {}
+    for m in engine.store.list_messages():
+        asked.setdefault(m.execution_id, []).extend((m.subject, m.message))
+    found = []
+    for row in rows:
+        text = " ".join(v for v in (row.id, row.name, row.flow, row.message, *asked.get(row.id, ())) if v).lower()
+        if all(w in text for w in words):
+            found.append(row)
+    return found[:LIST_LIMIT]
+
+
+def _filters(request: Request) -> dict[str, str]:
+    q = request.query_params
+    status = q.get("status", "").upper()
+    if status and status not in STATUSES:
+        raise ApiError(422, f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    return {"status": status, "flow": q.get("flow", "").strip(), "q": q.get("q", "").strip()}
+
+
+@page
+async def executions(request: Request) -> Response:
+    filters: dict[str, Any] = _filters(request)
+    engine: Engine = request.app.state.engine
+    rows = await call(_listing, engine, filters["status"], filters["flow"], filters["q"])
+    flows = await call(engine.store.list_flows)
+    template = "execution_rows.html" if request.url.path.endswith("/rows") else "executions.html"
+    return render(request, template, rows=rows, statuses=STATUSES, flows=[f.name for f in flows], **filters)
+
+
+def _execution_context(engine: Engine, execution_id: str) -> dict[str, Any]:
+    found = details.details(engine, execution_id)
+    rec = recorded(engine, found.execution.id)
+    lines = rec.source_lines()
+    history = [{**event_json(e), "source": lines.get(e.seq, "")} for e in rec.events]
+    logs = [e for e in rec.events if isinstance(e.body, LogRecorded)]
+    deps = graph.dependency_graph(engine, found.execution.id)
+    return {
+        "d": found, "row": found.execution, "history": history, "logs": logs,
+        "tree": graph.tree_lines(graph.execution_tree(engine, found.execution.id)),
+        "deps_text": graph.deps_lines(deps), "can_draw": shutil.which("dot") is not None,
+        "messages": engine.store.list_messages(status=None, execution_id=found.execution.id),
+    }
+
+
+@page
+async def execution(request: Request) -> Response:
+    context = await call(_execution_context, request.app.state.engine, request.path_params["id"])
+    template = "execution_live.html" if request.url.path.endswith("/live") else "execution.html"
+    return render(request, template, **context)
+
+
+def _svg(engine: Engine, execution_id: str) -> bytes:
+    dot = shutil.which("dot")
+    if dot is None:
+        raise ApiError(404, "Graphviz `dot` is not installed on the server; the page shows the graph as text")
+    source = graph.to_dot(graph.dependency_graph(engine, execution_id))
+    done = subprocess.run([dot, "-Tsvg"], input=source.encode(), capture_output=True, timeout=20, check=False)
+    if done.returncode != 0:
+        raise ApiError(500, f"Graphviz could not draw the graph of {execution_id}: "
+                            f"{done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+@page
+async def dependency_svg(request: Request) -> Response:
+    """The dependency graph as SVG, for an ``<img>`` (an image cannot run scripts)."""
+    engine: Engine = request.app.state.engine
+    row = await call(engine.get, request.path_params["id"])
+    svg = await call(_svg, engine, row.id)
+    return Response(svg, media_type="image/svg+xml", headers=HEADERS)

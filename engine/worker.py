@@ -14,6 +14,9 @@ decision is ended (``engine.attempts``); one whose last activation died runs alo
 so that it cannot take others down with it. Limits: an activation that runs past its
 time limit, or whose execution was cancelled, is interrupted at its next line
 (``engine.activity``, ``engine.interrupts``).
+
+Schedules: each tick past the time ``engine.schedules.fire_due`` named, the worker fires
+the due slots of every schedule (at most every 0.5 s, and at each next slot).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from engine import attempts
+from engine import attempts, schedules
 from engine.activation import run_handler
 from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
 from engine.clock import Clock, system_clock
@@ -92,6 +95,7 @@ class Worker:
         self._abandon = False
         self._to_hand_back: list[tuple[str, int]] = []
         self._secrets: dict[str, dict[str, Any]] = {}
+        self._schedules_at = 0.0  # when to look for due schedules next (engine.schedules)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -172,6 +176,10 @@ class Worker:
                 with self._wakeup:
                     self._to_hand_back[:0] = hand_back
                 raise
+        if now >= self._schedules_at:
+            fired, self._schedules_at = schedules.fire_due(self.store, now)
+            if fired:
+                self.notify()
         with self._wakeup:
             notified, self._notified = self._notified, False
             free = self._free()

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from engine.api import Engine
 from engine.connectors.masking import mask_secrets
-from engine.server import api, sse, webhooks
+from engine.server import api, schedules, sse, webhooks
 from engine.server.auth import Sessions, login
 from engine.server.http import ApiError, error_response, json_response
 from engine.server.openapi import document
@@ -103,6 +103,7 @@ def create_app(engine: Engine, sessions: Sessions, stopping: threading.Event | N
         *api.routes(),
         *sse.routes(),
         *webhooks.routes(),
+        *schedules.routes(),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(AccessLog)], exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error,

@@ -91,6 +91,8 @@ _ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None, dict[int, A
      {200: _ref("FlowDetails")}),
     ("get", "/api/schedules", "Schedules with their next and last slots (`engine schedules ls --json`)", [], None,
      {200: _array("ScheduleInfo")}),
+    ("get", "/metrics", "Prometheus metrics: executions by status, queue depth, commits, steps, latencies", [], None,
+     {200: {"type": "string", "contentMediaType": "text/plain"}}),
     ("get", "/api/openapi.json", "This document", [], None, {200: {"type": "object"}}),
     *((method, "/webhooks/{name}", "Start the webhook's flow with the body as inputs", [
         _param("name", "path"), _param("key", description=f"The webhook's key (better: the {KEY_HEADER} header)"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 6  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks; 6: schedules
+SCHEMA_VERSION = 6  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks; 6: schedules, flow_origins
 
 #: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
 #: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
@@ -143,6 +143,12 @@ CREATE TABLE IF NOT EXISTS schedules (
     last_slot INTEGER,
     last_execution TEXT,
     created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flow_origins (
+    version TEXT PRIMARY KEY,          -- a flow version registered by `flows sync --git`
+    repo TEXT NOT NULL,
+    git_commit TEXT NOT NULL,          -- the first commit it was synced from
+    synced_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS schedules_by_next ON schedules (paused, next_slot);
 CREATE TABLE IF NOT EXISTS settings (

@@ -3,7 +3,7 @@ however many workers run (``store.schedules`` fires a slot in one compare-and-se
 transaction).
 
 Cron expressions have 5 fields (minute hour day month weekday) or 6, the sixth being
-seconds; slots are computed in the schedule's time zone (IANA name, default UTC).
+seconds (or are @hourly, @daily, @weekly, @monthly, @yearly); slots are computed in the schedule's time zone (IANA name, default UTC).
 A slot found more than ``LATE_AFTER`` seconds late was missed (no worker ran then):
 ``catch_up`` decides what fires for missed slots: ``latest`` (the default) the most
 recent one, ``all`` each of them (at most ``MAX_CATCH_UP``, the most recent), ``none``
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CATCH_UP = ("latest", "all", "none")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # as webhook names: it goes in URLs
+_NICKNAMES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 #: A slot this many seconds late counts as missed (its workers were down), not merely late.
 LATE_AFTER = 10.0
 #: ``catch_up="all"`` fires at most this many missed slots, the most recent ones.
@@ -65,9 +66,9 @@ def _zone(name: str) -> ZoneInfo:
 
 def _check_cron(expr: str) -> None:
     fields = len(expr.split())
-    if fields not in (5, 6) or not croniter.is_valid(expr):
+    if not (fields in (5, 6) or expr.strip() in _NICKNAMES) or not croniter.is_valid(expr):
         raise EngineError(f"invalid cron expression {expr!r}: use 5 fields (minute hour day month weekday) "
-                          "or 6 (the sixth: seconds), e.g. '*/5 * * * *'")
+                          "or 6 (the sixth: seconds), e.g. '*/5 * * * *', or @hourly, @daily, @weekly, @monthly")
 
 
 def next_slot(cron: str, timezone: str, after: float) -> int:

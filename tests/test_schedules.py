@@ -209,6 +209,12 @@ def test_bad_input_is_a_one_line_error(engine: Engine, tmp_path: Path, args: lis
     assert not schedules.listing(engine.store)
 
 
+def test_cron_nicknames_are_accepted(engine: Engine) -> None:
+    schedules.add(engine.store, "daily", "echo", "@daily", timezone="Europe/Vienna", now=time.time())
+    (listed,) = schedules.listing(engine.store)
+    assert datetime.fromisoformat(listed.next_slot or "").strftime("%H:%M:%S") == "00:00:00"
+
+
 def test_a_name_in_use_is_refused(engine: Engine, tmp_path: Path) -> None:
     db = tmp_path / "engine.db"
     assert run_cli(db, "schedules", "add", "a", "--flow", "echo", "--cron", "* * * * *").exit_code == 0

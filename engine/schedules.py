@@ -6,7 +6,7 @@ Cron expressions have 5 fields (minute hour day month weekday) or 6, the sixth b
 seconds (or are @hourly, @daily, @weekly, @monthly, @yearly); slots are computed in the schedule's time zone (IANA name, default UTC).
 A slot found more than ``LATE_AFTER`` seconds late was missed (no worker ran then):
 ``catch_up`` decides what fires for missed slots: ``latest`` (the default) the most
-recent one, ``all`` each of them (at most ``MAX_CATCH_UP``, the most recent), ``none``
+recent one, ``all`` each of them (at most ``MAX_CATCH_UP`` slots in all, the most recent), ``none``
 nothing. Each execution gets the input ``schedule``: ``{name, slot, slot_epoch}``.
 """
 
@@ -155,7 +155,7 @@ def slots_to_fire(row: ScheduleRow, now: float) -> list[int]:
     limit = MAX_CATCH_UP if row.catch_up == "all" else 1
     on_time: list[int] = []
     missed: list[int] = []
-    while len(missed) < limit:
+    while len(on_time) + len(missed) < MAX_CATCH_UP and len(missed) < limit:
         slot = int(it.get_prev(float))
         if slot < row.next_slot:
             break

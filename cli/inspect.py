@@ -107,7 +107,8 @@ def show(engine: Engine, execution_id: str, as_json: bool) -> None:
         state = "the flow's current version" if v.current == v.version else (
             f"the flow is now at {v.current[:12]}; this execution stays on its own version" if v.current
             else "the flow is no longer registered")
-        click.echo(f"{'version':13} {v.version[:12]} ({state})" + (f", from {v.path}" if v.path else ""))
+        click.echo(f"{'version':13} {v.version[:12]} ({state})" + (f", from {v.path}" if v.path else "")
+                   + (f", git commit {v.git_commit}" if v.git_commit else ""))
     click.echo(f"{'timings':13} queued {_seconds(t.queued)} · running {_seconds(t.running)} · waiting "
                f"{_seconds(t.waiting)} ({t.timers} timer(s), {t.waits} wait(s)) · total {_seconds(t.total)} · {t.events} events")
     if d.fork is not None:

@@ -18,6 +18,7 @@ from cli import control as _control  # noqa: F401  (start, pause, resume, cancel
 from cli import db as _db  # noqa: F401  (engine db backup, engine db check)
 from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
 from cli import outside as _outside  # noqa: F401  (messages, connectors)
+from cli import schedules as _schedules  # noqa: F401  (engine schedules)
 from cli import serve as _serve  # noqa: F401  (engine serve, tokens, webhooks)
 from cli.app import CONCURRENCY, LEASE_SECONDS, POLL_SECONDS, FiniteRange, cli, json_option, parse_inputs, pass_engine
 from cli.determinism import report_findings, strict_option
@@ -25,6 +26,7 @@ from cli.inspect_render import check_lines
 from cli.render import echo_json, print_table
 from cli.supervise import child_argv, leave, run_in_process, supervise, supervise_option
 from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
+from engine import git_sync
 from engine.api import Engine
 from engine.attempts import DEFAULT_MAX_ATTEMPTS
 from engine.determinism import scan_directory, scan_file, scan_flow
@@ -32,6 +34,7 @@ from engine.errors import EngineError
 from engine.inspect import check_synced
 from engine.views import execution_dict
 from store.errors import StoreError
+from store.flow_origins import FlowOrigins
 
 __all__ = ["cli", "main"]
 
@@ -150,36 +153,60 @@ def flows() -> None:
 
 
 @flows.command("sync")
-@click.argument("directory", type=click.Path())
+@click.argument("directory", type=click.Path(), required=False)
+@click.option("--git", "repo", metavar="REPO", help="Register the flows of one commit of this git repository "
+              "(a path or URL git can reach) instead of DIRECTORY.")
+@click.option("--ref", default="HEAD", show_default=True, help="With --git: the branch, tag or commit.")
+@click.option("--path", "folder", metavar="DIR", help="With --git: the flows folder inside the repository.")
 @json_option
 @strict_option
 @pass_engine
-def flows_sync(engine: Engine, directory: str, as_json: bool, strict: bool) -> None:
-    """Register every flow script in DIRECTORY (sub-folders are projects).
+def flows_sync(engine: Engine, directory: str | None, repo: str | None, ref: str, folder: str | None, as_json: bool,
+               strict: bool) -> None:
+    """Register every flow script in DIRECTORY (sub-folders are projects), or in one
+    commit of a git repository (--git); each version from git records its commit.
 
     Calls in their source that differ between runs are warned about first."""
+    if (directory is None) == (repo is None):
+        raise click.UsageError("give a DIRECTORY or --git REPO (one of them)")
+    if repo is None:
+        assert directory is not None
+        synced, commit = _sync(engine, directory, strict), None
+    else:
+        with git_sync.checkout(repo, ref, folder) as (commit, checked_out):
+            synced = _sync(engine, str(checked_out), strict, git_sync.origin(repo, commit, checked_out))
+            git_sync.record(engine.store, synced, repo, commit)
+    if as_json:
+        echo_json([{"name": s.name, "project": s.project, "version": s.version, "changed": s.changed}
+                   | ({"git_commit": commit} if commit else {}) for s in synced])
+        return
+    for s in synced:
+        click.echo(f"{'updated' if s.changed else 'unchanged':9} {s.project}/{s.name} {s.version[:12]}"
+                   + (f" (git {commit[:12]})" if commit else ""))
+
+
+def _sync(engine: Engine, directory: str, strict: bool, origin: Callable[[Path], str] | None = None) -> list[Any]:
     report_findings(scan_directory(directory), strict, "no flow was registered")
-    synced = engine.sync_flows(directory)
+    synced = engine.sync_flows(directory, origin=origin)
     for check in check_synced(engine, synced):
         for line in check_lines(check, after_sync=True):
             click.echo(line, err=True)
-    if as_json:
-        echo_json([{"name": s.name, "project": s.project, "version": s.version, "changed": s.changed} for s in synced])
-        return
-    for s in synced:
-        click.echo(f"{'updated' if s.changed else 'unchanged':9} {s.project}/{s.name} {s.version[:12]}")
+    return synced
 
 
 @flows.command("ls")
 @json_option
 @pass_engine
 def flows_ls(engine: Engine, as_json: bool) -> None:
-    """List registered flows and their current versions."""
-    rows = [{"name": f.name, "project": f.project, "version": f.version, "path": f.path} for f in engine.store.list_flows()]
+    """List registered flows and their current versions (with the git commit of those synced from git)."""
+    commits = FlowOrigins(engine.store).commits()
+    rows = [{"name": f.name, "project": f.project, "version": f.version, "path": f.path,
+             "git_commit": commits.get(f.version)} for f in engine.store.list_flows()]
     if as_json:
         echo_json(rows)
     else:
-        print_table(["name", "project", "version", "path"], [[r["name"], r["project"], r["version"][:12], r["path"]] for r in rows])
+        print_table(["name", "project", "version", "path", "git commit"],
+                    [[r["name"], r["project"], r["version"][:12], r["path"], (r["git_commit"] or "-")[:12]] for r in rows])
 
 
 def _hint_answer(message: Any) -> None:

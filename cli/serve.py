@@ -24,13 +24,14 @@ from engine.server import keys
               help="Activations the embedded worker runs at once.")
 @pass_engine
 def serve(engine: Engine, host: str, port: int, no_worker: bool, concurrency: int) -> None:
-    """Serve the JSON API (/api, described at /api/openapi.json) and webhooks, with an
-    embedded worker, until Ctrl-C or SIGTERM.
+    """Serve the JSON API (/api, described at /api/openapi.json), webhooks and Prometheus
+    metrics (/metrics), with an embedded worker, until Ctrl-C or SIGTERM.
 
     API calls need `Authorization: Bearer TOKEN` (`engine tokens create NAME`); the
     login link printed at start (it works once) logs a browser in.
     """
-    from engine.server.run import serve as run_server  # loads the web framework only for this command
+    from engine.server.metrics import Metrics  # loads the web framework only for this command
+    from engine.server.run import serve as run_server
 
     logging.getLogger("engine.server.access").setLevel(logging.INFO)
 
@@ -43,8 +44,9 @@ def serve(engine: Engine, host: str, port: int, no_worker: bool, concurrency: in
             click.echo(f"warning: listening on {host}: other machines can reach this plain-HTTP server; put it behind "
                        "a TLS proxy", err=True)
 
-    worker = None if no_worker else engine.worker(concurrency=concurrency)
-    run_server(engine, host, port, worker=worker, on_ready=ready)
+    metrics = Metrics(engine.store)
+    worker = None if no_worker else engine.worker(concurrency=concurrency, observer=metrics)
+    run_server(engine, host, port, worker=worker, on_ready=ready, metrics=metrics)
     click.echo("engine serve stopped")
 
 

@@ -10,6 +10,7 @@ import msgspec
 
 from engine.api import Engine
 from engine.clock import system_clock
+from store.flow_origins import FlowOrigins
 from store.events import (
     Event,
     ExecutionControlled,
@@ -35,6 +36,7 @@ class VersionInfo(msgspec.Struct):
     current: str | None
     path: str | None
     registered_at: float | None
+    git_commit: str | None = None  # the commit `flows sync --git` read the pinned version from
 
 
 class Dependency(msgspec.Struct):
@@ -80,7 +82,8 @@ def details(engine: Engine, execution_id: str) -> Details:
     pinned = store.get_flow_version(row.flow_version) if row.flow_version else None
     current = store.get_flow(row.flow)
     version = VersionInfo(row.flow_version, current.version if current else None,
-                          pinned.path if pinned else None, pinned.created_at if pinned else None)
+                          pinned.path if pinned else None, pinned.created_at if pinned else None,
+                          FlowOrigins(store).commit_of(row.flow_version))
     waits_for, waited_by = store.dependencies(row.id)
     events = store.load_events(row.id)
     forks = [e.body.fork for e in events if isinstance(e.body, ExecutionControlled) and e.body.fork is not None]

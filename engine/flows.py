@@ -77,12 +77,15 @@ def check_flow_name(name: str) -> str:
     return name
 
 
-def sync_directory(store: Store, directory: str | Path, *, keep_projects: bool = False) -> list[SyncedFlow]:
+def sync_directory(
+    store: Store, directory: str | Path, *, keep_projects: bool = False,
+    origin: Callable[[Path], str] | None = None,
+) -> list[SyncedFlow]:
     """Register every ``*.py`` in ``directory`` (project ``default``) and in its
     sub-folders (project = the sub-folder's name) as a new version of the flow named
     after the file. Unchanged files keep their version. With ``keep_projects``
     (``engine run``, which only sees one folder) flows already registered keep their
-    project."""
+    project. ``origin(file)``: where the store says a file came from (default: its path)."""
     found = []
     for path, project in flow_files(directory):
         try:  # one file that cannot be a flow must not stop the others (nor `engine run` of one)
@@ -94,7 +97,8 @@ def sync_directory(store: Store, directory: str | Path, *, keep_projects: bool =
         except EngineError as exc:
             shown, why = _shown(path), str(exc)
             log.warning("%s; skipped it", why if shown in why else f"{why} (file {shown})")
-    return [register_file(store, path, project, source) for path, project, source in found]  # all files read first
+    return [register_file(store, path, project, source, origin(path) if origin else None)
+            for path, project, source in found]  # all files read first
 
 
 def flow_files(directory: str | Path) -> list[tuple[Path, str]]:
@@ -111,10 +115,13 @@ def flow_files(directory: str | Path) -> list[tuple[Path, str]]:
     ]
 
 
-def register_file(store: Store, path: Path, project: str | None = None, source: str | None = None) -> SyncedFlow:
+def register_file(
+    store: Store, path: Path, project: str | None = None, source: str | None = None, where: str | None = None,
+) -> SyncedFlow:
     """Register one flow file; ``project`` None keeps a registered flow's project (else ``default``).
-    ``source``: the file's text, if ``_read_flow`` has read it already."""
-    where = str(_text_path(path.resolve()))
+    ``source``: the file's text, if ``_read_flow`` has read it already; ``where``: the
+    origin to record (default: the file's path)."""
+    where = where or str(_text_path(path.resolve()))
     name = check_flow_name(path.stem)
     source = _read_flow(store, path) if source is None else source
     before = store.get_flow(name)

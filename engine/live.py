@@ -26,7 +26,7 @@ class StoreLive:
 
     def __init__(
         self, store: Store, clock: Clock, execution_id: str, fence: int,
-        claim: Callable[[], Claim | None], committed: Callable[[CommitResult], None],
+        claim: Callable[[], Claim | None], committed: Callable[[CommitResult, list[Event]], None],
         secrets: dict[str, dict[str, Any]] | None = None,
         shield: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
@@ -49,7 +49,7 @@ class StoreLive:
         except StoreError as exc:  # not the flow's business: stop, and run again from the log later
             log.error("%s Execution %s runs again from its log when its lease expires.", exc, self.execution_id)
             raise ActivationAborted(str(exc)) from None
-        self.committed(result)
+        self.committed(result, events)
         if result.status == "PAUSED":  # `engine pause` took effect at this commit
             raise ActivationAborted(f"execution {self.execution_id} was paused")
 

@@ -15,6 +15,9 @@ decision is ended (``engine.attempts``); one whose last activation died runs alo
 so that it cannot take others down with it. Limits: an activation that runs past its
 time limit, or whose execution was cancelled, is interrupted at its next line
 (``engine.activity``, ``engine.interrupts``).
+
+Schedules: each tick past the time ``engine.schedules.fire_due`` named, the worker fires
+the due slots of every schedule (at most every 0.5 s, and at each next slot).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from engine import attempts
+from engine import attempts, schedules
 from engine.activation import run_handler
 from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
 from engine.clock import Clock, system_clock
@@ -38,6 +41,7 @@ from engine.errors import error_info, text_of
 from engine.flows import FlowLoader, FlowLoadError
 from engine.interrupts import ActivationInterrupted, Interrupts
 from engine.live import StoreLive
+from engine.observer import WorkerObserver
 from engine.replay import ReplayContext
 from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
 from store.model import Claim, Commit, CommitResult, ExecutionRow
@@ -70,6 +74,7 @@ class Worker:
         loader: FlowLoader | None = None,
         max_attempts: int = attempts.DEFAULT_MAX_ATTEMPTS,
         activation_timeout: float = DEFAULT_ACTIVATION_TIMEOUT,
+        observer: WorkerObserver | None = None,
     ) -> None:
         if concurrency < 1 or not activation_timeout > 0:
             raise ValueError("a worker needs concurrency >= 1 and activation_timeout > 0")
@@ -81,6 +86,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.clock = clock
         self.loader = loader or FlowLoader(store)
+        self.observer = observer
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="activation")
         self._wakeup = threading.Condition()
@@ -94,6 +100,7 @@ class Worker:
         self._abandon = False
         self._to_hand_back: list[tuple[str, int]] = []
         self._secrets: dict[str, dict[str, Any]] = {}
+        self._schedules_at = 0.0  # when to look for due schedules next (engine.schedules)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -176,6 +183,10 @@ class Worker:
                 with self._wakeup:
                     self._to_hand_back[:0] = hand_back
                 raise
+        if now >= self._schedules_at:
+            fired, self._schedules_at = schedules.fire_due(self.store, now)
+            if fired:
+                self.notify()
         with self._wakeup:
             notified, self._notified = self._notified, False
             free = self._free()
@@ -229,7 +240,9 @@ class Worker:
             free = self._free()
         return None if self._stopping or free <= 0 else Claim(self.owner, self.lease_seconds, free)
 
-    def _committed(self, result: CommitResult) -> None:
+    def _committed(self, result: CommitResult, events: list[Event]) -> None:
+        if self.observer is not None:
+            self.observer.committed(events)
         for execution_id, fence in result.claimed:
             self._start(execution_id, fence)
         if len(result.claimed) < len(result.runnable):
@@ -270,6 +283,7 @@ class Worker:
     # -- one activation --------------------------------------------------------------
 
     def _activate(self, execution_id: str, fence: int) -> None:
+        began = self.clock()
         try:
             try:
                 with self._interrupts.running(execution_id):
@@ -280,6 +294,8 @@ class Worker:
                 self._stopped(execution_id, fence, decision)
             else:
                 self._commit(execution_id, fence, decision)
+                if self.observer is not None:
+                    self.observer.decided(decision, self.clock() - began)
         except LeaseLostError:
             log.info("execution %s: lease lost to another worker; dropped this activation", execution_id)
         except StoreError as exc:
@@ -356,6 +372,8 @@ class Worker:
         if row.fence != fence or row.status != "RUNNING" or (row.lease_expires or 0) <= self.clock():
             # claimed again, or the lease ran out while this waited for a thread: another worker may run it
             raise LeaseLostError(f"execution {execution_id}: the lease was lost before this activation began")
+        if self.observer is not None:
+            self.observer.claimed(row, self.clock())
         if row.attempts > self.max_attempts:
             message = attempts.gave_up_message(row, self.max_attempts)
             log.error("%s", message)
@@ -416,7 +434,7 @@ class Worker:
         elif decision.kind == "halt":
             commit.status, commit.message = "HALTED", decision.message
             log.error("%s", decision.message)
-        self._committed(self.store.commit(commit))
+        self._committed(self.store.commit(commit), commit.events)
 
     def _release_slot(self, execution_id: str, fence: int) -> None:
         with self._wakeup:

@@ -9,8 +9,7 @@ import time
 import msgspec
 
 from store.base import Store
-from store.errors import StoreError
-from store.sqlite import SqliteStore
+from store.open import as_sqlite
 
 
 class TokenRow(msgspec.Struct, frozen=True):
@@ -40,9 +39,7 @@ class AccessStore:
     """API tokens and webhooks in the engine's database."""
 
     def __init__(self, store: Store) -> None:
-        if not isinstance(store, SqliteStore):
-            raise StoreError(f"API tokens and webhooks are kept in SQLite databases only, not in {store.path}")
-        self.store = store
+        self.store = as_sqlite(store, "API tokens and webhooks")
 
     # -- tokens --------------------------------------------------------------------
 

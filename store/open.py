@@ -47,3 +47,10 @@ def open_store(url: str, synchronous: str = "FULL") -> Store:
 def _without_password(url: str) -> str:
     """``url`` with the password of its ``user:password@`` part hidden."""
     return re.sub(r"^([^:/]+://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def as_sqlite(store: Store, what: str) -> SqliteStore:
+    """``store`` as the SQLite store that ``what`` is kept in (the only backend today)."""
+    if not isinstance(store, SqliteStore):
+        raise StoreError(f"{what} are kept in SQLite databases only, not in {store.path}")
+    return store

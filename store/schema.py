@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 5  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks
+SCHEMA_VERSION = 6  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks; 6: schedules, flow_origins
 
 #: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
 #: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
@@ -130,6 +130,27 @@ CREATE TABLE IF NOT EXISTS webhooks (
     digest TEXT NOT NULL,              -- sha256 of the key: the key itself is never stored
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY,
+    uid TEXT NOT NULL,                 -- random per schedule: the ids of fired executions derive from (uid, slot)
+    flow TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    input_value BLOB,
+    catch_up TEXT NOT NULL,            -- latest, all or none: what fires for slots missed while no worker ran
+    paused INTEGER NOT NULL DEFAULT 0,
+    next_slot INTEGER NOT NULL,        -- epoch seconds of the next slot to fire (firing compares and sets it)
+    last_slot INTEGER,
+    last_execution TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flow_origins (
+    version TEXT PRIMARY KEY,          -- a flow version registered by `flows sync --git`
+    repo TEXT NOT NULL,
+    git_commit TEXT NOT NULL,          -- the first commit it was synced from
+    synced_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schedules_by_next ON schedules (paused, next_slot);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value BLOB,

@@ -17,9 +17,11 @@ from starlette.routing import BaseRoute, Route
 
 from engine.api import Engine
 from engine.connectors.masking import mask_secrets
-from engine.server import api, pages, sse, webhooks
+from engine.server import api, pages, schedules, sse, webhooks
 from engine.server.auth import Sessions, login
 from engine.server.http import ApiError, error_response, json_response
+from engine.server.metrics import Metrics
+from engine.server.metrics import routes as metrics_routes
 from engine.server.openapi import document
 
 access_log = logging.getLogger("engine.server.access")
@@ -84,13 +86,16 @@ async def _openapi(request: Request) -> Response:
     return json_response(request.app.state.openapi)
 
 
-def create_app(engine: Engine, sessions: Sessions, stopping: threading.Event | None = None) -> Starlette:
+def create_app(
+    engine: Engine, sessions: Sessions, stopping: threading.Event | None = None, metrics: Metrics | None = None,
+) -> Starlette:
     """The ASGI app of ``engine serve`` on ``engine``'s database.
 
     Args:
         engine: the database the routes read and write.
         sessions: login links and browser sessions (in memory).
         stopping: set when the server shuts down: waits and event streams end early.
+        metrics: what ``/metrics`` shows (the embedded worker's observer); default: the store's gauges only.
     """
     routes: list[BaseRoute] = [
         Route("/login", login, methods=["GET"]),
@@ -99,6 +104,8 @@ def create_app(engine: Engine, sessions: Sessions, stopping: threading.Event | N
         *sse.routes(),
         *webhooks.routes(),
         *pages.routes(),
+        *schedules.routes(),
+        *metrics_routes(),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(AccessLog)], exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error,
@@ -107,4 +114,5 @@ def create_app(engine: Engine, sessions: Sessions, stopping: threading.Event | N
     app.state.sessions = sessions
     app.state.stopping = stopping or threading.Event()
     app.state.openapi = document()
+    app.state.metrics = metrics or Metrics(engine.store)
     return app

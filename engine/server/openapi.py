@@ -10,6 +10,7 @@ import msgspec
 
 from engine.control import ControlResult
 from engine.details import Dependency, Timings, VersionInfo
+from engine.schedules import ScheduleInfo
 from engine.server.api import Answered, ControlRequest, Started, StartRequest
 from engine.server.http import Error
 from engine.server.webhooks import KEY_HEADER, METHODS, WebhookResult
@@ -18,7 +19,7 @@ from store.events import ForkOrigin
 from store.model import STATUSES, ExecutionRow, MessageRow
 
 _STRUCTS = (StartRequest, Started, ControlRequest, Answered, Error, WebhookResult, ControlResult, MessageRow,
-            ExecutionRow, VersionInfo, Timings, Dependency, ForkOrigin)
+            ExecutionRow, VersionInfo, Timings, Dependency, ForkOrigin, ScheduleInfo)
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -88,6 +89,10 @@ _ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None, dict[int, A
     ("get", "/api/flows", "Registered flows and their current versions", [], None, {200: _array("Flow")}),
     ("get", "/api/flows/{name}", "One flow: its source and every version", [_param("name", "path")], None,
      {200: _ref("FlowDetails")}),
+    ("get", "/api/schedules", "Schedules with their next and last slots (`engine schedules ls --json`)", [], None,
+     {200: _array("ScheduleInfo")}),
+    ("get", "/metrics", "Prometheus metrics: executions by status, queue depth, commits, steps, latencies", [], None,
+     {200: {"type": "string", "contentMediaType": "text/plain"}}),
     ("get", "/api/openapi.json", "This document", [], None, {200: {"type": "object"}}),
     *((method, "/webhooks/{name}", "Start the webhook's flow with the body as inputs", [
         _param("name", "path"), _param("key", description=f"The webhook's key (better: the {KEY_HEADER} header)"),

@@ -18,6 +18,7 @@ from engine.api import Engine
 from engine.errors import EngineError
 from engine.server.app import create_app
 from engine.server.auth import Sessions
+from engine.server.metrics import Metrics
 from engine.worker import Worker
 from store.errors import StoreError
 
@@ -74,15 +75,16 @@ def base_url(host: str, port: int) -> str:
 
 def serve(
     engine: Engine, host: str, port: int, *, worker: Worker | None, on_ready: Callable[[str, str], None],
+    metrics: Metrics | None = None,
 ) -> None:
     """Serve the API and webhooks on ``host:port`` until SIGINT or SIGTERM, running
     ``worker`` on a thread meanwhile; ``on_ready(base_url, login_link)`` is called once
-    the socket listens."""
+    the socket listens; ``/metrics`` shows ``metrics`` (the worker's observer)."""
     sock = listen(host, port)
     url = base_url(host, sock.getsockname()[1])
     stopping = threading.Event()
     sessions = Sessions(sock.getsockname()[1])
-    app = create_app(engine, sessions, stopping)
+    app = create_app(engine, sessions, stopping, metrics)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http="h11", ws="none",
                             timeout_graceful_shutdown=GRACEFUL_SECONDS, server_header=False)
     server = _Server(config, stopping)

@@ -156,7 +156,8 @@ def test_waiting_on_an_execution_that_waits_for_you_is_refused_not_a_deadlock(se
         "    this.flow('seed_dependency_executions_all_at_once')\n"
     ))
     parent = run(seed, "starts_the_example")
-    child = only_child(seed, parent.id)
+    # whichever saw the cycle ended first: the other may still be queued when the parent has ended
+    child = seed.run_until_ended(only_child(seed, parent.id).id)
     assert parent.status == child.status == "ENDED_ERROR"
     for row in (parent, child):  # one of them saw the cycle; the other failed because of it
         assert "so neither would ever end" in row.message and "DependencyFailedError" in row.message

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,28 @@ def start_server(folder: Path, *args: str) -> Served:
             proc.kill()
             pytest.fail(f"engine serve did not start (exit {proc.poll()}): {err.read_text()}")
         time.sleep(0.02)
+
+
+@contextmanager
+def serving(folder: Path, flows: Path | None = None) -> Iterator[Served]:
+    """A server for a test module (``flows`` registered too), stopped cleanly at the end."""
+    served = start_server(folder)
+    if flows is not None:
+        synced = engine_command(served.db, "flows", "sync", str(flows))
+        assert synced.returncode == 0, synced.stderr
+    try:
+        yield served
+    finally:
+        assert served.stop() == 0, served.output()
+
+
+@contextmanager
+def api_client(served: Served, token_name: str) -> Iterator[httpx.Client]:
+    """An API client with a new token named ``token_name``."""
+    done = engine_command(served.db, "tokens", "create", token_name)
+    assert done.returncode == 0, done.stderr
+    with served.client(done.stdout.strip()) as client:
+        yield client
 
 
 def until_status(client: httpx.Client, execution_id: str, *statuses: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_support import Served, engine_command, start_server, until_status
+from serve_support import Served, engine_command, serving, start_server, until_status
 
 from engine.api import Engine
 from engine.server import keys
@@ -23,11 +23,8 @@ from store.schema import SCHEMA_VERSION
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start_server(tmp_path_factory.mktemp("serve-access"))
-    try:
+    with serving(tmp_path_factory.mktemp("serve-access")) as served:
         yield served
-    finally:
-        assert served.stop() == 0, served.output()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import Served, engine_command, start_server, until_status
+from serve_support import Served, api_client, engine_command, serving, until_status
 
 from engine.api import Engine
 from engine.server import pages as monitor_pages
@@ -21,18 +21,13 @@ from engine.server.auth import Sessions
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start_server(tmp_path_factory.mktemp("serve-api"))
-    try:
+    with serving(tmp_path_factory.mktemp("serve-api")) as served:
         yield served
-    finally:
-        assert served.stop() == 0, served.output()
 
 
 @pytest.fixture(scope="module")
 def api(server: Served) -> Iterator[httpx.Client]:
-    done = engine_command(server.db, "tokens", "create", "tests")
-    assert done.returncode == 0, done.stderr
-    with server.client(done.stdout.strip()) as client:
+    with api_client(server, "tests") as client:
         yield client
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import Served, engine_command, start_server, until_status
+from serve_support import Served, api_client, serving, until_status
 
 CHROMIUM = os.environ.get("ENGINE_TEST_CHROMIUM", "/usr/bin/chromium")
 if not Path(CHROMIUM).exists():
@@ -35,20 +35,13 @@ expect.set_options(timeout=30_000)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start_server(tmp_path_factory.mktemp("serve-browser"))
-    synced = engine_command(served.db, "flows", "sync", str(MONITOR_FLOWS))
-    assert synced.returncode == 0, synced.stderr
-    try:
+    with serving(tmp_path_factory.mktemp("serve-browser"), MONITOR_FLOWS) as served:
         yield served
-    finally:
-        assert served.stop() == 0, served.output()
 
 
 @pytest.fixture(scope="module")
 def api(server: Served) -> Iterator[httpx.Client]:
-    done = engine_command(server.db, "tokens", "create", "browser")
-    assert done.returncode == 0, done.stderr
-    with server.client(done.stdout.strip()) as client:
+    with api_client(server, "browser") as client:
         yield client
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import Served, engine_command, start_server, until_status
+from serve_support import Served, api_client, engine_command, serving, until_status
 
 MONITOR_FLOWS = Path(__file__).parent / "flows" / "monitor"
 EVIL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -18,20 +18,13 @@ EVIL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start_server(tmp_path_factory.mktemp("serve-pages"))
-    synced = engine_command(served.db, "flows", "sync", str(MONITOR_FLOWS))
-    assert synced.returncode == 0, synced.stderr
-    try:
+    with serving(tmp_path_factory.mktemp("serve-pages"), MONITOR_FLOWS) as served:
         yield served
-    finally:
-        assert served.stop() == 0, served.output()
 
 
 @pytest.fixture(scope="module")
 def api(server: Served) -> Iterator[httpx.Client]:
-    done = engine_command(server.db, "tokens", "create", "pages")
-    assert done.returncode == 0, done.stderr
-    with server.client(done.stdout.strip()) as client:
+    with api_client(server, "pages") as client:
         yield client
 
 

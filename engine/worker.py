@@ -46,7 +46,7 @@ from engine.replay import ReplayContext
 from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
 from store.model import Claim, Commit, CommitResult, ExecutionRow
 from store.base import Store
-from store.errors import DatabaseReplacedError, LeaseLostError, StoreError
+from store.errors import DatabaseReplacedError, LeaseLostError, StoreClosedError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +298,8 @@ class Worker:
                     self.observer.decided(decision, self.clock() - began)
         except LeaseLostError:
             log.info("execution %s: lease lost to another worker; dropped this activation", execution_id)
+        except StoreClosedError:  # this process is stopping: the lease expires, another worker goes on
+            log.info("execution %s: the store closed before this activation committed; it runs again", execution_id)
         except StoreError as exc:
             log.error("execution %s: %s", execution_id, exc)
             self._hand_back(execution_id, fence)

@@ -12,6 +12,11 @@ class DatabaseReplacedError(StoreError):
     cannot help, so a worker stops."""
 
 
+class StoreClosedError(StoreError):
+    """A write came after this process closed its store (it is shutting down): nothing of
+    it was recorded, and the execution it was for runs again when its lease expires."""
+
+
 class LeaseLostError(Exception):
     """Another worker claimed this execution since this one did: its commit is refused."""
 

@@ -130,8 +130,8 @@ class SqliteStore:
         return conn
 
     def close(self) -> None:
+        self._write_lock.close()  # first: waits for a write in flight, refuses later ones
         self._writer.close()
-        self._write_lock.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

@@ -9,7 +9,9 @@ import time
 def bump(path):
     p = pathlib.Path(path)
     n = int(p.read_text()) + 1 if p.exists() else 1
-    p.write_text(str(n))
+    tmp = p.with_name(p.name + ".tmp")  # atomic: a test reading the count never sees an empty file
+    tmp.write_text(str(n))
+    os.replace(tmp, p)
     return n
 
 

@@ -1,5 +1,6 @@
 """A step, a durable sleep, another step: the crash tests SIGKILL the worker during the sleep."""
 
+import os
 import pathlib
 
 
@@ -7,7 +8,9 @@ def bump(path):
     """A file-backed counter: how often this step body really ran, across processes."""
     p = pathlib.Path(path)
     n = int(p.read_text()) + 1 if p.exists() else 1
-    p.write_text(str(n))
+    tmp = p.with_name(p.name + ".tmp")  # atomic: a test reading the count never sees an empty file
+    tmp.write_text(str(n))
+    os.replace(tmp, p)
     return n
 
 

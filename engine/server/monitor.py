@@ -85,16 +85,20 @@ async def execution(request: Request) -> Response:
     return render(request, template, **context)
 
 
-def _svg(engine: Engine, execution_id: str) -> bytes:
+def draw_svg(source: str, what: str) -> bytes:
+    """Graphviz DOT ``source`` drawn as SVG by ``dot -Tsvg`` (404 without Graphviz: pages show text then)."""
     dot = shutil.which("dot")
     if dot is None:
         raise ApiError(404, "Graphviz `dot` is not installed on the server; the page shows the graph as text")
-    source = graph.to_dot(graph.dependency_graph(engine, execution_id))
     done = subprocess.run([dot, "-Tsvg"], input=source.encode(), capture_output=True, timeout=20, check=False)
     if done.returncode != 0:
-        raise ApiError(500, f"Graphviz could not draw the graph of {execution_id}: "
+        raise ApiError(500, f"Graphviz could not draw the graph of {what}: "
                             f"{done.stderr.decode(errors='replace').strip()}")
     return done.stdout
+
+
+def _svg(engine: Engine, execution_id: str) -> bytes:
+    return draw_svg(graph.to_dot(graph.dependency_graph(engine, execution_id)), execution_id)
 
 
 @page

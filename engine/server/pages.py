@@ -28,6 +28,7 @@ def routes() -> list[BaseRoute]:
         Route("/messages/{id}/answer", console.answer_message, methods=["POST"]),
         Route("/flows", console.flows, methods=["GET"]),
         Route("/flows/{name}", console.flow, methods=["GET"]),
+        Route("/flows/{name}/graph.svg", console.flow_svg, methods=["GET"]),
         Route("/flows/{name}/start", console.start_flow, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("engine.server", "static")]), name="static"),
     ]

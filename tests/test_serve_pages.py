@@ -108,6 +108,23 @@ def test_search_and_filters_narrow_the_list(browser: httpx.Client, api: httpx.Cl
     until_status(api, asking, "WAITING")
     assert asking in listed(q="pick a NUMBER") and wanted not in listed(q="pick a number")  # its message's text
     assert other in listed(q="on purpose") and wanted not in listed(q="on purpose")  # its error
+    assert wanted in listed(q="echoing") and other not in listed(q="echoing")  # its log
+
+
+def test_the_api_searches_logs_messages_and_errors(api: httpx.Client) -> None:
+    wanted = start(api, "echo", wait=30)
+    other = start(api, "fails", wait=30)
+
+    def searched(**params: str) -> list[str]:
+        answer = api.get("/api/executions", params=params)
+        assert answer.status_code == 200, answer.text
+        return [r["id"] for r in answer.json()]
+
+    assert wanted in searched(q="echoing") and other not in searched(q="echoing")
+    assert other in searched(q="PURPOSE", status="ended_error") and wanted not in searched(q="purpose")
+    assert searched(q="purpose", flow="echo") == []
+    refused = api.get("/api/executions", params={"q": "x", "since": "1h"})
+    assert refused.status_code == 422 and "?q=" in refused.json()["error"]
 
 
 def test_untrusted_text_is_escaped_on_every_page(browser: httpx.Client, api: httpx.Client) -> None:

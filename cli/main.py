@@ -32,6 +32,7 @@ from engine.attempts import DEFAULT_MAX_ATTEMPTS
 from engine.determinism import scan_directory, scan_file, scan_flow
 from engine.errors import EngineError
 from engine.inspect import check_synced
+from engine.script_graph import script_graph, to_dot, to_mermaid, to_text
 from engine.views import execution_dict
 from store.errors import StoreError
 from store.flow_origins import FlowOrigins
@@ -207,6 +208,21 @@ def flows_ls(engine: Engine, as_json: bool) -> None:
     else:
         print_table(["name", "project", "version", "path", "git commit"],
                     [[r["name"], r["project"], r["version"][:12], r["path"], (r["git_commit"] or "-")[:12]] for r in rows])
+
+
+@flows.command("graph")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["text", "dot", "mermaid"]), default="text", show_default=True,
+              help="text: one line per call; dot: Graphviz (pipe to `dot -Tsvg`); mermaid: a Mermaid block.")
+@pass_engine
+def flows_graph(engine: Engine, name: str, fmt: str) -> None:
+    """Draw the calls flow NAME's current version makes (child flows, connectors, waits,
+    messages, steps), read from its source without running it, with their lines."""
+    flow = engine.store.get_flow(name)
+    if flow is None:
+        raise EngineError(f"flow {name!r} is not registered; `engine flows ls` lists them (`engine flows sync DIR` adds more)")
+    graph = script_graph(flow.name, flow.source)
+    click.echo({"dot": to_dot, "mermaid": to_mermaid}[fmt](graph) if fmt != "text" else "\n".join(to_text(graph)), nl=fmt == "text")
 
 
 def _hint_answer(message: Any) -> None:

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
+from store import values
 from store.events import Event, decode_body
+from store.model import ExecutionRow
 from store.writes import EXECUTION_COLUMNS
+
+
+def execution_row(row: Sequence[Any]) -> ExecutionRow:
+    """An ``executions`` row (``EXECUTION_COLUMNS``) with its inputs and outputs decoded."""
+    fields = list(row)
+    fields[11] = values.decode(fields[11])
+    fields[12] = values.decode(fields[12])
+    return ExecutionRow(*fields)
 
 
 def find_ids(conn: sqlite3.Connection, prefix: str) -> list[str]:

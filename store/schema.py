@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 6  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks; 6: schedules, flow_origins
+from store import search_index
+
+SCHEMA_VERSION = 7  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks; 6: schedules, flow_origins; 7: search_text
 
 #: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
 #: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
@@ -186,9 +188,11 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS.get(step, ()):
                     conn.execute(statement)
-        for statement in _DDL.split(";"):
+        for statement in [*_DDL.split(";"), search_index.DDL]:
             if statement.strip():
                 conn.execute(statement)
+        if 0 < version < 7:
+            search_index.index_existing(conn)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

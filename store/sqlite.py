@@ -217,7 +217,7 @@ class SqliteStore:
         row = self._reader.execute(
             f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?", (execution_id,)
         ).fetchone()
-        return _execution(row) if row else None
+        return reads.execution_row(row) if row else None
 
     @_reads
     def find_executions(self, prefix: str) -> list[str]:
@@ -231,7 +231,7 @@ class SqliteStore:
     ) -> list[ExecutionRow]:
         """Executions matching every given filter, newest first."""
         rows = reads.select_executions(self._reader, status, flow, project, parent_id, since, limit)
-        return [_execution(row) for row in rows]
+        return [reads.execution_row(row) for row in rows]
 
     @_reads
     def query_execution_ids(self, filter_: Any) -> list[str]:
@@ -484,10 +484,5 @@ def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:
     return StoreError(f"cannot write to database {path}: {exc}; {hint}. Nothing from this write was recorded.")
 
 
-def _execution(row: Sequence[Any]) -> ExecutionRow:
-    fields = list(row)
-    fields[11] = values.decode(fields[11])
-    fields[12] = values.decode(fields[12])
-    return ExecutionRow(*fields)
 
 

@@ -33,6 +33,7 @@ from store.model import (
     WaitSpec,
 )
 from store.pausing import pause_at_commit
+from store.search_index import index_events
 
 EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
 
@@ -85,6 +86,7 @@ def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]
         "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
         [(execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)) for e in events],
     )
+    index_events(conn, execution_id, events)
     for e in events:  # a wait is a dependency even when it is satisfied without suspending
         if type(e.body) is WaitStarted:
             conn.executemany(

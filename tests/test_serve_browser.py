@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import Served, api_client, serving, until_status
+from serve_support import Served, api_client, engine_command, serving, until_status
 
 CHROMIUM = os.environ.get("ENGINE_TEST_CHROMIUM", "/usr/bin/chromium")
 if not Path(CHROMIUM).exists():
@@ -159,3 +159,23 @@ def test_untrusted_text_is_shown_as_text_and_never_runs(page: Page, api: httpx.C
         assert page.evaluate("window.__pwned") is None, path
         assert page.locator("img[onerror]").count() == 0 and page.locator("main script").count() == 0
     shot(page, "untrusted")
+
+
+def test_schedules_webhooks_and_the_drawing_of_a_flow(page: Page, server: Served) -> None:
+    for args in (("schedules", "add", "nightly", "--flow", "echo", "--cron", "0 3 * * *"),
+                 ("webhooks", "create", "deploy", "--flow", "family", "--url", server.url)):
+        done = engine_command(server.db, *args)
+        assert done.returncode == 0, done.stderr
+    page.goto(f"{server.url}/schedules")
+    expect(page.locator("#schedules")).to_contain_text("nightly")
+    expect(page.locator("#schedules")).to_contain_text("active")
+    shot(page, "schedules")
+    page.goto(f"{server.url}/webhooks")
+    expect(page.locator("#webhooks")).to_contain_text(f"{server.url}/webhooks/deploy")
+    shot(page, "webhooks")
+    page.locator("#webhooks a", has_text="family").click()
+    expect(page.locator("#calls")).to_contain_text("line 11: flow echo")
+    if shutil.which("dot"):
+        expect(page.locator("#script-graph")).to_be_visible()
+        assert page.evaluate("document.getElementById('script-graph').naturalWidth") > 0  # the SVG loaded and drew
+    shot(page, "flow-calls")

@@ -30,6 +30,7 @@ from engine.server.http import (
     read_json,
 )
 from store.model import STATUSES, ExecutionRow
+from store.search import Search
 
 T = TypeVar("T")
 
@@ -115,6 +116,13 @@ async def list_executions(request: Request) -> Response:
         raise ApiError(422, f"?since=: {exc}") from None
     limit = query_int(request, "limit", 50)
     engine: Engine = request.app.state.engine
+    if q.get("q", "").strip():
+        if any(k in q for k in ("project", "parent", "since")):
+            raise ApiError(422, "?q= (full-text search) combines with ?status=, ?flow= and ?limit= only, not with "
+                                "?project=, ?parent= or ?since=; search without them")
+        found = await call(Search(engine.store).executions, q["q"], status.upper() if status else None,
+                           q.get("flow"), limit or None)
+        return json_response([views.execution_dict(r) for r in found])
     rows = await call(lambda: engine.store.list_executions(
         status=status.upper() if status else None, flow=q.get("flow"), project=q.get("project"),
         parent_id=q.get("parent"), since=since, limit=limit or None))

@@ -5,16 +5,20 @@ field, and goes through the same ``engine`` function the JSON API calls."""
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from engine import script_graph
 from engine.api import Engine
-from engine.errors import NotFoundError
+from engine.errors import EngineError, NotFoundError
 from engine.server.api import call
 from engine.server.http import ApiError
-from engine.server.pagekit import page, posted_form, render
+from engine.server.monitor import draw_svg
+from engine.server.pagekit import HEADERS, page, posted_form, render
+from store.flow_origins import FlowOrigins
 
 
 @page
@@ -49,8 +53,13 @@ def _flow(engine: Engine, name: str) -> dict[str, Any]:
     if current is None:
         raise NotFoundError(f"flow {name!r} is not registered; the flows page lists them (`engine flows sync DIR` adds more)")
     versions = engine.store.flow_versions(name)
-    return {"flow": current, "versions": versions,
-            "recent": engine.store.list_executions(flow=name, limit=20)}
+    try:
+        calls = script_graph.to_text(script_graph.script_graph(current.name, current.source))
+    except EngineError as exc:
+        calls = [str(exc)]
+    return {"flow": current, "versions": versions, "commits": FlowOrigins(engine.store).commits(),
+            "recent": engine.store.list_executions(flow=name, limit=20),
+            "calls": calls, "can_draw": shutil.which("dot") is not None}
 
 
 @page
@@ -63,6 +72,20 @@ async def flows(request: Request) -> Response:
 async def flow(request: Request) -> Response:
     context = await call(_flow, request.app.state.engine, request.path_params["name"])
     return render(request, "flow.html", inputs="{}", name="", **context)
+
+
+def _flow_svg(engine: Engine, name: str) -> bytes:
+    current = engine.store.get_flow(name)
+    if current is None:
+        raise NotFoundError(f"flow {name!r} is not registered; the flows page lists them")
+    return draw_svg(script_graph.to_dot(script_graph.script_graph(current.name, current.source)), f"flow {name}")
+
+
+@page
+async def flow_svg(request: Request) -> Response:
+    """The script visualisation of a flow's current version as SVG, for an ``<img>``."""
+    svg = await call(_flow_svg, request.app.state.engine, request.path_params["name"], status=422)
+    return Response(svg, media_type="image/svg+xml", headers=HEADERS)
 
 
 @page

@@ -19,30 +19,19 @@ from engine.server.api import call
 from engine.server.http import ApiError
 from engine.server.pagekit import HEADERS, page, render
 from store.events import LogRecorded
+from store.search import Search
 from store.model import STATUSES, ExecutionRow
 
-#: Rows shown in the list; a search looks through this many of the newest first.
+#: Rows shown in the list.
 LIST_LIMIT = 200
-SEARCH_SCOPE = 5000
 
 
 def _listing(engine: Engine, status: str, flow: str, query: str) -> list[ExecutionRow]:
-    """The newest executions with this status and flow whose id, name, flow, end message
-    or error, or messages to people (subject and text) contain every word of ``query``."""
-    words = query.lower().split()
-    rows = engine.store.list_executions(status=status or None, flow=flow or None,
-                                        limit=SEARCH_SCOPE if words else LIST_LIMIT)
-    if not words:
-        return rows
-    asked: dict[str, list[str]] = {}
-    for m in engine.store.list_messages():
-        asked.setdefault(m.execution_id, []).extend((m.subject, m.message))
-    found = []
-    for row in rows:
-        text = " ".join(v for v in (row.id, row.name, row.flow, row.message, *asked.get(row.id, ())) if v).lower()
-        if all(w in text for w in words):
-            found.append(row)
-    return found[:LIST_LIMIT]
+    """The newest executions with this status and flow, and with every word of ``query``
+    in their log, messages or errors (full-text search), or in their id, name or flow."""
+    if query.strip():
+        return Search(engine.store).executions(query, status or None, flow or None, LIST_LIMIT)
+    return engine.store.list_executions(status=status or None, flow=flow or None, limit=LIST_LIMIT)
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -85,16 +74,20 @@ async def execution(request: Request) -> Response:
     return render(request, template, **context)
 
 
-def _svg(engine: Engine, execution_id: str) -> bytes:
+def draw_svg(source: str, what: str) -> bytes:
+    """Graphviz DOT ``source`` drawn as SVG by ``dot -Tsvg`` (404 without Graphviz: pages show text then)."""
     dot = shutil.which("dot")
     if dot is None:
         raise ApiError(404, "Graphviz `dot` is not installed on the server; the page shows the graph as text")
-    source = graph.to_dot(graph.dependency_graph(engine, execution_id))
     done = subprocess.run([dot, "-Tsvg"], input=source.encode(), capture_output=True, timeout=20, check=False)
     if done.returncode != 0:
-        raise ApiError(500, f"Graphviz could not draw the graph of {execution_id}: "
+        raise ApiError(500, f"Graphviz could not draw the graph of {what}: "
                             f"{done.stderr.decode(errors='replace').strip()}")
     return done.stdout
+
+
+def _svg(engine: Engine, execution_id: str) -> bytes:
+    return draw_svg(graph.to_dot(graph.dependency_graph(engine, execution_id)), execution_id)
 
 
 @page

@@ -72,7 +72,9 @@ _ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None, dict[int, A
      {200: _ref("Execution"), 202: _ref("Started")}),
     ("get", "/api/executions", "List executions, newest first (the filters of `engine ls`)", [
         _param("status", enum=list(STATUSES)), _param("flow"), _param("project"), _param("parent"),
-        _param("since", description="10m, 2h, 1d, or an ISO date"), _param("limit", type="integer", minimum=0)],
+        _param("since", description="10m, 2h, 1d, or an ISO date"), _param("limit", type="integer", minimum=0),
+        _param("q", description="Full-text search: every word starts a word of the log, messages or errors, "
+                                "or is part of the id, name or flow (with status, flow and limit only)")],
      None, {200: _array("Execution")}),
     ("get", "/api/executions/{id}", "One execution (`engine show --json`)", [_ID], None, {200: _ref("ExecutionDetails")}),
     ("get", "/api/executions/{id}/history", "Its event log (`engine history --json`)", [_ID], None, {200: _array("Event")}),

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from engine.server import console, monitor
+from engine.server import console, monitor, triggers
 
 
 async def _home(request: Request) -> Response:
@@ -28,6 +28,9 @@ def routes() -> list[BaseRoute]:
         Route("/messages/{id}/answer", console.answer_message, methods=["POST"]),
         Route("/flows", console.flows, methods=["GET"]),
         Route("/flows/{name}", console.flow, methods=["GET"]),
+        Route("/flows/{name}/graph.svg", console.flow_svg, methods=["GET"]),
         Route("/flows/{name}/start", console.start_flow, methods=["POST"]),
+        Route("/schedules", triggers.schedules_page, methods=["GET"]),
+        Route("/webhooks", triggers.webhooks_page, methods=["GET"]),
         Mount("/static", StaticFiles(packages=[("engine.server", "static")]), name="static"),
     ]

@@ -35,7 +35,6 @@ from store.events import (
     Event,
     ExecutionCancelled,
     ExecutionEnded,
-    ExecutionStarted,
     WaitStarted,
     replay_history,
 )
@@ -196,14 +195,14 @@ class LenientContext(ReplayContext):
             raise rebuild_error(body.error, self.module_globals)
         return body
 
-    def _outcome(self) -> Body | None:
-        """The completion recorded right after the matched call (timer fired, wait done...)."""
+    def _outcome(self, started: Body) -> Body | None:
+        """The completion (``started.completed_by``) recorded right after the matched call."""
         nxt = None if self._last is None else self._last + 1
         self._last = None
         if nxt is None or nxt >= len(self.history):
             return None
         event = self.history[nxt]
-        if event_key(event) is None and not isinstance(event.body, (ExecutionStarted, ExecutionCancelled)):
+        if type(event.body) is started.completed_by:
             return event.body
         return None
 
@@ -212,12 +211,13 @@ class LenientContext(ReplayContext):
         return None if body is None else revive(body.result, self)  # type: ignore[attr-defined]
 
     def sleep(self, seconds: float) -> None:
-        if self._recorded("sleep") is not None:
-            self._outcome()
+        body = self._recorded("sleep")
+        if body is not None:
+            self._outcome(body)
 
     def wait_for(self, ids: list[str], return_when: str, timeout: float | None) -> list[str]:
         body = self._recorded("wait_for", ",".join(ids))
-        done = self._outcome() if body is not None else None
+        done = self._outcome(body) if body is not None else None
         if not isinstance(body, WaitStarted) or done is None:
             return list(ids)
         return self._wait_result(body, done)  # type: ignore[arg-type]

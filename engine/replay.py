@@ -50,7 +50,6 @@ from store.events import (
     ExecutionEnded,
     ExecutionStarted,
     LogRecorded,
-    MessageAnswered,
     NowRecorded,
     OutputSet,
     RandomRecorded,
@@ -193,11 +192,11 @@ class ReplayContext(ResourceCommands, OutsideCommands):
             raise rebuild_error(body.error, self.module_globals)
         return body
 
-    def _outcome(self) -> Body | None:
-        """The event that completed a waiting command (timer fired, wait done), if recorded."""
+    def _outcome(self, started: Body) -> Body | None:
+        """The event that completed the waiting command ``started`` (its ``completed_by``), if recorded."""
         if self.pos < len(self.history):
             body = self.history[self.pos].body
-            if type(body) in (TimerFired, WaitCompleted, MessageAnswered):
+            if type(body) is started.completed_by:
                 self.pos += 1
                 return body
             return None
@@ -387,7 +386,7 @@ class ReplayContext(ResourceCommands, OutsideCommands):
                 raise self._fail("sleep", "", InvalidInputError(f"execution {self.execution_id}: {exc}")) from None
             body = self._append(SleepStarted(seconds, self.live.now() + seconds)).body
         assert isinstance(body, SleepStarted)
-        if self._outcome() is not None:
+        if self._outcome(body) is not None:
             return
         assert self.live is not None
         if self.live.now() >= body.due_at:
@@ -485,7 +484,7 @@ class ReplayContext(ResourceCommands, OutsideCommands):
             wait = WaitStarted(list(ids), return_when, deadline, paused)
             body = self._commit(wait, start=paused) if paused else self._append(wait).body
         assert isinstance(body, WaitStarted)
-        done = self._outcome()
+        done = self._outcome(body)
         if done is None:
             done = self._check_wait(body)
         return self._wait_result(body, done)  # type: ignore[arg-type]

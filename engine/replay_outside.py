@@ -55,7 +55,7 @@ class OutsideCommands(_Host):
         assert isinstance(sent, MessageSent)
         if not sent.wait:
             return sent.message_id
-        answer = self._outcome()
+        answer = self._outcome(sent)
         if answer is None:
             assert self.live is not None
             state = self.live.message_state(sent.message_id)

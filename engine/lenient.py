@@ -242,9 +242,6 @@ class LenientJournal(Journal):
             return event.body
         return None
 
-    def check_end(self, status: str, line: int) -> None:
-        pass
-
 
 class LenientContext(ReplayContext):
     """Runs changed code against a history, answering what it can and never waiting."""

@@ -12,7 +12,7 @@ from benchmarks import engine_recovery, engine_targets, engine_wake  # noqa: F40
 from benchmarks.engine_common import GROUP, LEVELS, per_second, row, run_proc
 from benchmarks.harness import Context, Row, register
 from benchmarks.raw_sqlite import BATCH, COMMIT
-from engine.replay import MAX_TREE_EXECUTIONS
+from engine.commands.children import MAX_TREE_EXECUTIONS
 
 
 @register("record", group=GROUP, kind="engine")

@@ -51,7 +51,7 @@ dispatch and replay (~8 ms). Of the imports, `engine.connectors` is ~50–65 ms:
 `engine/connectors/registry.py` imports every built-in connector at import time (`rest` →
 http.client + ssl, `smtp` → smtplib + email, `command`/`git` → subprocess, `postgres`,
 `sqlite`) and `importlib.metadata` (→ email.*) for plugins; it is reached from `engine.api`,
-`engine.worker` → `engine.connections`, and `engine.replay_outside`. A worker whose flows make
+`engine.worker` → `engine.connections`, and `engine.commands.messages`. A worker whose flows make
 no connection needs none of it. Would close it: make `_BUILTINS` map names to
 `"module:Class"` strings imported in `get_connector`, and import `importlib.metadata` inside
 `_plugins()`. Measured with a stand-in registry of that shape: `import engine.api` 95 → 65 ms
@@ -88,7 +88,7 @@ is CPU: a trivial child's activation costs ~130 µs (1,000 queued children on on
 `get_execution`, `load_events`, flow load, handler, the end commit with `_wake_waiters`), and
 16 activation threads contend for the GIL. A miss now means the machine was loaded (compare
 the run's min–max and the load average in the header), or a regression in
-`ReplayContext.create_child` / `_write` (engine/replay.py): check *transactions per
+`ChildCommands.create_child` / `Journal.write` (engine/commands/children.py, engine/journal.py): check *transactions per
 child*."""
 
 THROUGHPUT = """\

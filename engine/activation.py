@@ -23,7 +23,7 @@ def run_handler(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
     try:
         return _run(ctx, flow)
     finally:
-        if ctx.unwinding:  # the context traced a handler that would not stop
+        if ctx.journal.unwinding:  # the context traced a handler that would not stop
             sys.settrace(None)
 
 
@@ -36,7 +36,7 @@ def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
         message = None if end.message is None else shorten(text_of(end.message))
     except Suspended as signal:
         return Decision(
-            "suspend", ctx.pending, creates=ctx.unflushed, wake_at=signal.wake_at, wait=signal.wait,
+            "suspend", ctx.journal.pending, creates=ctx.journal.unflushed, wake_at=signal.wake_at, wait=signal.wait,
             message_id=signal.message_id,
         )
     except ReplayExhausted:
@@ -45,7 +45,7 @@ def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
         return Decision("aborted")
     except ActivationInterrupted as stop:  # the worker stopped it: it says why, and commits
         return Decision(
-            "interrupted", ctx.pending, creates=ctx.unflushed, output_value=dict(ctx.output),
+            "interrupted", ctx.journal.pending, creates=ctx.journal.unflushed, output_value=dict(ctx.journal.output),
             line=_flow_line(stop.__traceback__, flow.module_globals),
         )
     except KeyboardInterrupt as exc:
@@ -75,11 +75,10 @@ def _ended(
         error = ctx.fatal
         status, message = "ENDED_ERROR", str(ctx.fatal)
     info = None if error is None else error_info(error, flow.module_globals)
-    output = dict(ctx.output)
-    if ctx.live is not None:
-        ctx._append(ExecutionEnded(status, message, output, info), line)
+    output = dict(ctx.journal.output)
+    ctx.journal.end(ExecutionEnded(status, message, output, info), line)
     return Decision(
-        "end", ctx.pending, creates=ctx.unflushed, status=status, message=message, output_value=output, error=info,
+        "end", ctx.journal.pending, creates=ctx.journal.unflushed, status=status, message=message, output_value=output, error=info,
         line=line,
     )
 

@@ -37,12 +37,6 @@ from store.events import (
     ExecutionEnded,
     ExecutionStarted,
     ForkOrigin,
-    MessageAnswered,
-    MessageSent,
-    SleepStarted,
-    TimerFired,
-    WaitCompleted,
-    WaitStarted,
     replay_history,
 )
 from store.model import ExecutionRow, NewExecution
@@ -233,9 +227,9 @@ def _scan(events: list[Event]) -> list[tuple[int, str, Event | None]]:
             version = body.flow_version or version
         elif isinstance(body, (ExecutionEnded, ExecutionCancelled)):
             ended = event
-        elif isinstance(body, (WaitStarted, SleepStarted)) or (isinstance(body, MessageSent) and body.wait):
+        elif body.waits:
             opened = event
-        elif isinstance(body, (WaitCompleted, TimerFired, MessageAnswered)):
+        elif opened is not None and type(body) is opened.body.completed_by:
             opened = None
         out.append((event.seq, version, ended or opened))
     return out

@@ -17,16 +17,9 @@ from store.events import (
     ExecutionEnded,
     ForkOrigin,
     LogRecorded,
-    MessageAnswered,
-    MessageSent,
     SleepStarted,
-    TimerFired,
-    WaitCompleted,
-    WaitStarted,
 )
 from store.model import ExecutionRow
-
-_WAITS = {SleepStarted: TimerFired, WaitStarted: WaitCompleted, MessageSent: MessageAnswered}
 
 
 class VersionInfo(msgspec.Struct):
@@ -106,11 +99,11 @@ def timings(row: ExecutionRow, events: list[Event], now: float) -> Timings:
     opened: Event | None = None
     for event in events:
         kind = type(event.body)
-        if kind in _WAITS and getattr(event.body, "wait", True) is not False:
+        if event.body.waits:
             opened = event
             timers += kind is SleepStarted
             waits += kind is not SleepStarted
-        elif opened is not None and kind is _WAITS.get(type(opened.body)):
+        elif opened is not None and kind is opened.body.completed_by:
             waiting += max(event.at - opened.at, 0.0)
             opened = None
         elif isinstance(event.body, ExecutionEnded):

@@ -17,7 +17,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -25,9 +25,10 @@ from engine.activation import run_handler
 from engine.decision import Decision
 from engine.errors import rebuild_error
 from engine.flows import LoadedFlow
+from engine.journal import Journal
 from engine.replay import ReplayContext
 from flow_api.exceptions import LifecycleSignal
-from flow_api.resources import revive
+from flow_api.handles import revive
 from store.events import (
     Arg,
     Body,
@@ -35,10 +36,13 @@ from store.events import (
     Event,
     ExecutionCancelled,
     ExecutionEnded,
-    ExecutionStarted,
+    SleepStarted,
+    StepCompleted,
+    WaitCompleted,
     WaitStarted,
     replay_history,
 )
+from store.model import ConnectorWrite, MessageRow
 
 Key = tuple[str, str]
 END: Key = ("end", "")
@@ -93,25 +97,44 @@ def run_tracked(ctx: ProbeContext | LenientContext, flow: LoadedFlow) -> Decisio
         sys.setprofile(previous)
 
 
+class ProbeJournal(Journal):
+    """A pure journal that remembers the new call it diverged at; ``hook(event)`` runs
+    before each recorded command is answered."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hook: Callable[[Event], None] | None = None
+        self.new_call: tuple[str, str, int] | None = None
+
+    def recorded(self, command: str, identity: str = "", args: list[Arg] | None = None) -> Body | None:
+        if self.hook is not None and self.fatal is None and self.pos < len(self.history):
+            self.hook(self.history[self.pos])
+        return super().recorded(command, identity, args)
+
+    def diverged(self, event: Event, command: str, identity: str, changed_arguments: str | None = None) -> NoReturn:
+        self.new_call = (command, identity, self.caller_line())
+        super().diverged(event, command, identity, changed_arguments)
+
+
 class ProbeContext(ReplayContext):
     """A pure replay that records how it diverged; ``hook(ctx, event)`` runs before
     each recorded command is answered."""
 
-    def __init__(self, *args: Any, hook: Callable[[ProbeContext, Event], None] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.hook = hook
-        self.new_call: tuple[str, str, int] | None = None
+    def __init__(
+        self, execution: Any, history: list[Event], *, module_globals: dict[str, Any] | None = None,
+        flow_file: str = "<flow>", hook: Callable[[ProbeContext, Event], None] | None = None,
+    ) -> None:
+        self.probe = ProbeJournal(execution.id, history, None, module_globals=module_globals, flow_file=flow_file)
+        super().__init__(execution, history, journal=self.probe)
+        if hook is not None:
+            self.probe.hook = lambda event: hook(self, event)
         self.end_status = ""
         self.end_line = 0
 
-    def _recorded(self, command: str, identity: str = "", args: list[Arg] | None = None) -> Body | None:
-        if self.hook is not None and self.fatal is None and self.pos < len(self.history):
-            self.hook(self, self.history[self.pos])
-        return super()._recorded(command, identity, args)
-
-    def _diverged(self, event: Event, command: str, identity: str, changed_arguments: str | None = None) -> None:
-        self.new_call = (command, identity, self.caller_line())
-        super()._diverged(event, command, identity, changed_arguments)
+    @property
+    def new_call(self) -> tuple[str, str, int] | None:
+        """(command, identity, line) of the call that diverged from the history, if one did."""
+        return self.probe.new_call
 
     def check_end(self, status: str, line: int) -> None:
         self.end_status = status
@@ -124,7 +147,8 @@ class _Stop(LifecycleSignal):
 
 
 class _Sandbox:
-    """A ``Live`` backend that writes nothing and answers with placeholders."""
+    """A ``Live`` backend that writes nothing and answers with placeholders. What it
+    cannot answer (a stored message or connector, a lease) stops the lenient run."""
 
     def __init__(self, now: float) -> None:
         self._now = now
@@ -135,6 +159,9 @@ class _Sandbox:
 
     def commit(self, events: list[Event], **effects: Any) -> None:
         pass
+
+    def check_lease(self) -> None:
+        self._stop("check_lease")
 
     def flow_version(self, flow: str) -> tuple[str, str] | None:
         return ("lenient", "default")
@@ -160,20 +187,28 @@ class _Sandbox:
     def waiting_on(self, waiter: str, targets: list[str]) -> list[str]:
         return []
 
-    def __getattr__(self, name: str) -> Any:
+    def message_state(self, message_id: str) -> MessageRow | None:
+        self._stop("message_state")
+
+    def connector(self, name: str) -> ConnectorWrite | None:
+        self._stop("connector")
+
+    def remember_params(self, connection_id: str, params: dict[str, Any]) -> None:
+        self._stop("remember_params")
+
+    def _stop(self, operation: str) -> NoReturn:
+        """The lenient run cannot go on without a real store: it ends here, and its calls so far stand."""
         self.stopped = True
-        raise _Stop(name)
+        raise _Stop(f"a lenient replay cannot answer {operation} without a store")
 
 
-class LenientContext(ReplayContext):
+class LenientJournal(Journal):
     """Answers each call from the first unused recorded event with its key; collects calls."""
 
-    def __init__(self, execution: Any, history: list[Event], **kwargs: Any) -> None:
-        self.sandbox = _Sandbox(history[-1].at)
-        super().__init__(execution, history, live=self.sandbox, **kwargs)
+    def __init__(self, execution_id: str, history: list[Event], sandbox: _Sandbox, **kwargs: Any) -> None:
+        super().__init__(execution_id, history, sandbox, **kwargs)
         self.calls: list[Call] = []
         self.stopped = False
-        self.end_line = 0
         self._last: int | None = None
         self._unused: dict[Key, deque[int]] = {}
         for i, event in enumerate(history):
@@ -181,7 +216,7 @@ class LenientContext(ReplayContext):
             if key is not None and key != END:
                 self._unused.setdefault(key, deque()).append(i)
 
-    def _recorded(self, command: str, identity: str = "", args: list[Arg] | None = None) -> Body | None:
+    def recorded(self, command: str, identity: str = "", args: list[Arg] | None = None) -> Body | None:
         if len(self.calls) >= MAX_CALLS:
             self.stopped = True
             raise _Stop("too many calls")
@@ -196,31 +231,42 @@ class LenientContext(ReplayContext):
             raise rebuild_error(body.error, self.module_globals)
         return body
 
-    def _outcome(self) -> Body | None:
-        """The completion recorded right after the matched call (timer fired, wait done...)."""
+    def outcome(self, started: Body) -> Body | None:
+        """The completion (``started.completed_by``) recorded right after the matched call."""
         nxt = None if self._last is None else self._last + 1
         self._last = None
         if nxt is None or nxt >= len(self.history):
             return None
         event = self.history[nxt]
-        if event_key(event) is None and not isinstance(event.body, (ExecutionStarted, ExecutionCancelled)):
+        if type(event.body) is started.completed_by:
             return event.body
         return None
 
+
+class LenientContext(ReplayContext):
+    """Runs changed code against a history, answering what it can and never waiting."""
+
+    def __init__(self, execution: Any, history: list[Event], **kwargs: Any) -> None:
+        self.sandbox = _Sandbox(history[-1].at)
+        self.lenient = LenientJournal(execution.id, history, self.sandbox, **kwargs)
+        super().__init__(execution, history, journal=self.lenient)
+        self.end_line = 0
+
     def step(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
-        body = self._recorded("step", name)
-        return None if body is None else revive(body.result, self)  # type: ignore[attr-defined]
+        body = self.lenient.next(StepCompleted, name)
+        return None if body is None else revive(body.result, self)
 
     def sleep(self, seconds: float) -> None:
-        if self._recorded("sleep") is not None:
-            self._outcome()
+        body = self.lenient.next(SleepStarted)
+        if body is not None:
+            self.lenient.outcome(body)
 
     def wait_for(self, ids: list[str], return_when: str, timeout: float | None) -> list[str]:
-        body = self._recorded("wait_for", ",".join(ids))
-        done = self._outcome() if body is not None else None
-        if not isinstance(body, WaitStarted) or done is None:
+        body = self.lenient.next(WaitStarted, ",".join(ids))
+        done = self.lenient.outcome(body) if body is not None else None
+        if body is None or not isinstance(done, WaitCompleted):
             return list(ids)
-        return self._wait_result(body, done)  # type: ignore[arg-type]
+        return self.children.wait_result(body, done)
 
     def check_end(self, status: str, line: int) -> None:
         self.end_line = self.end_line or line
@@ -231,7 +277,7 @@ def lenient_calls(execution: Any, history: list[Event], flow: LoadedFlow) -> lis
     followed by an END call unless the run had to stop early."""
     ctx = LenientContext(execution, history, module_globals=flow.module_globals, flow_file=flow.filename)
     run_tracked(ctx, flow)
-    calls = list(ctx.calls)
-    if not (ctx.stopped or ctx.sandbox.stopped):
+    calls = list(ctx.lenient.calls)
+    if not (ctx.lenient.stopped or ctx.sandbox.stopped):
         calls.append(Call(*END, ctx.end_line))
     return calls

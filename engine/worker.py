@@ -408,7 +408,7 @@ class Worker:
             self._interrupts.shielded,
         )
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
-        ctx.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs
+        ctx.journal.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs
         return run_handler(ctx, flow)
 
     def _hand_back(self, execution_id: str, fence: int) -> None:

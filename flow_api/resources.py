@@ -116,24 +116,3 @@ class Connector(Resource):
         """Create or overwrite the connector. Keep secrets out of it: write ``'${env:NAME}'``."""
         self._runtime.connector_save(self.name, connector_type, value or {})
         return self
-
-
-def revive(value: Any, runtime: Runtime) -> Any:
-    """Turn recorded resource references inside ``value`` back into live handles."""
-    if isinstance(value, dict):
-        kind = value.get(REF_KEY)
-        if kind is not None and len(value) == 2:
-            return _HANDLES[kind](runtime, value["name"])
-        return {k: revive(v, runtime) for k, v in value.items()}
-    if isinstance(value, list):
-        return [revive(v, runtime) for v in value]
-    return value
-
-
-def _execution_handle(runtime: Runtime, name: str) -> Any:
-    from flow_api.execution import Execution
-
-    return Execution(runtime, name)
-
-
-_HANDLES: dict[str, Any] = {"flow": Flow, "setting": Setting, "connector": Connector, "execution": _execution_handle}

@@ -46,10 +46,19 @@ class Body(msgspec.Struct, frozen=True, tag_field="kind", array_like=True):
     """
 
     command: ClassVar[str] = ""
+    #: For a command that waits (a sleep, a wait, a message with ``wait``): the event that
+    #: records its outcome. Declared here once; replay, the lenient replay, ``engine show``
+    #: and fork cut points all read it.
+    completed_by: ClassVar[type[Body] | None] = None
 
     @property
     def identity(self) -> str:
         return ""
+
+    @property
+    def waits(self) -> bool:
+        """Whether this event opens a wait whose outcome a later ``completed_by`` event records."""
+        return self.completed_by is not None
 
 
 # -- lifecycle -----------------------------------------------------------------
@@ -134,14 +143,15 @@ class CommandFailed(Body, tag="failed", frozen=True):
         return self.failed_identity
 
 
-class SleepStarted(Body, tag="sleep", frozen=True):
-    command: ClassVar[str] = "sleep"
-    seconds: float
-    due_at: float
-
-
 class TimerFired(Body, tag="timer_fired", frozen=True):
     at: float
+
+
+class SleepStarted(Body, tag="sleep", frozen=True):
+    command: ClassVar[str] = "sleep"
+    completed_by: ClassVar[type[Body] | None] = TimerFired
+    seconds: float
+    due_at: float
 
 
 class ChildCreated(Body, tag="child", frozen=True):
@@ -184,10 +194,19 @@ class ChildCancelled(Body, tag="child_cancel", frozen=True):
         return self.child_id
 
 
+class WaitCompleted(Body, tag="wait_done", frozen=True):
+    """Which targets had ended when the wait was satisfied, and how."""
+
+    statuses: dict[str, str]
+    timed_out: bool = False
+    failures: dict[str, str] = {}
+
+
 class WaitStarted(Body, tag="wait", frozen=True):
     """A wait on executions; ``started`` are the waiter's own PAUSED children it started."""
 
     command: ClassVar[str] = "wait_for"
+    completed_by: ClassVar[type[Body] | None] = WaitCompleted
     targets: list[str]
     return_when: str
     deadline: float | None = None
@@ -196,14 +215,6 @@ class WaitStarted(Body, tag="wait", frozen=True):
     @property
     def identity(self) -> str:
         return ",".join(self.targets)
-
-
-class WaitCompleted(Body, tag="wait_done", frozen=True):
-    """Which targets had ended when the wait was satisfied, and how."""
-
-    statuses: dict[str, str]
-    timed_out: bool = False
-    failures: dict[str, str] = {}
 
 
 class ExecutionRead(Body, tag="read", frozen=True):
@@ -269,10 +280,16 @@ class ExecutionsQueried(Body, tag="query", frozen=True):
 # -- messages and connections ------------------------------------------------------
 
 
+class MessageAnswered(Body, tag="message_answered", frozen=True):
+    response: Any = None
+    timed_out: bool = False
+
+
 class MessageSent(Body, tag="message", frozen=True):
     """A message to people; with a ``form`` and ``wait`` the execution waits for an answer."""
 
     command: ClassVar[str] = "message"
+    completed_by: ClassVar[type[Body] | None] = MessageAnswered
     message_id: str
     subject: str
     message: str
@@ -285,10 +302,9 @@ class MessageSent(Body, tag="message", frozen=True):
     def identity(self) -> str:
         return self.subject
 
-
-class MessageAnswered(Body, tag="message_answered", frozen=True):
-    response: Any = None
-    timed_out: bool = False
+    @property
+    def waits(self) -> bool:
+        return self.wait
 
 
 class ConnectionAttempt(Body, tag="attempt", frozen=True):
@@ -402,6 +418,9 @@ EventBody = Union[
 ]
 
 ALL_BODIES: tuple[type[Body], ...] = EventBody.__args__  # type: ignore[attr-defined]
+
+#: The events that record the outcome of a waiting command (``Body.completed_by``).
+COMPLETIONS: frozenset[type[Body]] = frozenset(b.completed_by for b in ALL_BODIES if b.completed_by is not None)
 
 
 class Event(msgspec.Struct, frozen=True):

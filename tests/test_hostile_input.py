@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from engine import replay
+from engine.commands import children
 from engine.api import Engine
 from engine.errors import MAX_TEXT, EngineError
 from store.events import CommandFailed, ExecutionEnded, encode_body
@@ -137,21 +137,21 @@ def test_infinite_recursion_stops_at_the_depth_limit(engine_argv, engine, before
     assert proc.returncode == 1
     line = one_line(proc.stderr)
     rows = engine.store.list_executions(flow="recurse")
-    assert len(rows) == replay.MAX_DEPTH + 1
+    assert len(rows) == children.MAX_DEPTH + 1
     assert {r.status for r in rows} == {"ENDED_ERROR"}
     deepest = max(rows, key=lambda r: r.depth)
     assert deepest.message == (
         f"InvalidInputError: execution {deepest.id}: starting flow 'recurse' would nest executions "
-        f"{replay.MAX_DEPTH + 1} deep, over the limit of {replay.MAX_DEPTH}; does the flow start itself "
+        f"{children.MAX_DEPTH + 1} deep, over the limit of {children.MAX_DEPTH}; does the flow start itself "
         f"without an end condition? (line {line_of('recurse', 'this.flow')})"
     )
-    assert f"over the limit of {replay.MAX_DEPTH}" in line  # the root's line carries the cause
+    assert f"over the limit of {children.MAX_DEPTH}" in line  # the root's line carries the cause
     before()
 
 
 def test_fan_out_bomb_stops_at_the_tree_limit_and_the_worker_goes_on(monkeypatch, run_cli, engine, before):
     limit = 60
-    monkeypatch.setattr(replay, "MAX_TREE_EXECUTIONS", limit)
+    monkeypatch.setattr(children, "MAX_TREE_EXECUTIONS", limit)
     engine.sync_flows(HOSTILE)
     root = engine.start("bomb")
     bystander = engine.start("ok")

@@ -32,8 +32,10 @@ LAZY_ALLOWED = {
 }
 
 
-def imported_packages(source: str, module: str, *, lazy: bool = True) -> dict[str, int]:
-    """Top-level packages imported by ``source`` (the module ``module``), with a line of each.
+def imported_modules(source: str, module: str, *, lazy: bool = True) -> dict[str, int]:
+    """Dotted names imported by ``source`` (the module ``module``), with a line of each:
+    ``import a.b`` gives ``a.b``, ``from a import b`` gives ``a.b`` (a name in ``a`` or its
+    submodule ``a.b``: ``module_graph`` tells them apart).
 
     Relative imports are resolved against ``module``'s package. With ``lazy=False`` only
     the imports that run when the module is imported count (not those inside functions
@@ -55,17 +57,25 @@ def imported_packages(source: str, module: str, *, lazy: bool = True) -> dict[st
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package[: len(package) - node.level]
-                names = [".".join([*base, node.module] if node.module else base)]
+                base = ".".join(package[: len(package) - node.level] + ([node.module] if node.module else []))
             else:
-                names = [node.module or ""]
+                base = node.module or ""
+            names = [f"{base}.{alias.name}" for alias in node.names]
         if lazy or not deferred:
             for name in names:
-                found.setdefault(name.split(".")[0], node.lineno)  # type: ignore[attr-defined]
+                found.setdefault(name, node.lineno)  # type: ignore[attr-defined]
         for child in ast.iter_child_nodes(node):
             visit(child, deferred)
 
     visit(ast.parse(source), False)
+    return found
+
+
+def imported_packages(source: str, module: str, *, lazy: bool = True) -> dict[str, int]:
+    """Top-level packages imported by ``source`` (see ``imported_modules``), with a line of each."""
+    found: dict[str, int] = {}
+    for name, line in imported_modules(source, module, lazy=lazy).items():
+        found.setdefault(name.split(".")[0], line)
     return found
 
 

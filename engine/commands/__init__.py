@@ -1,0 +1,1 @@
+"""The commands of flow_api, in groups that each hold the activation's ``Journal``."""

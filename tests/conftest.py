@@ -83,6 +83,23 @@ def invoke(eng: Engine) -> Callable[..., Result]:
 
 
 @pytest.fixture
+def spawn() -> Iterator[Callable[..., subprocess.Popen[Any]]]:
+    """``spawn(argv, **popen_options)``: a real process, killed at teardown if still alive."""
+    procs: list[subprocess.Popen[Any]] = []
+
+    def start(argv: list[str], **options: Any) -> subprocess.Popen[Any]:
+        proc = subprocess.Popen(argv, **options)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
 def engine_argv(db_path: str) -> Callable[..., list[str]]:
     """``engine_argv('worker', '--lease', '1')``: argv for a real ``engine`` process on this database."""
 

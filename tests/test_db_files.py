@@ -42,21 +42,10 @@ def queued(engine: Engine) -> list[str]:
 
 
 @pytest.fixture
-def worker(engine_argv):
+def worker(engine_argv, spawn):
     """``worker(*args)``: a real ``engine worker`` process (stderr piped); killed at teardown."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(engine_argv("worker", "--concurrency", "4", *args),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+    return lambda *args: spawn(engine_argv("worker", "--concurrency", "4", *args),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def test_the_database_its_wal_shm_and_folder_are_owner_only(tmp_path, monkeypatch):

@@ -8,10 +8,11 @@ finishes both. The child must exist once, created by exactly one recorded event.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,24 +52,18 @@ def flows(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def workers(engine_argv: Callable[..., list[str]], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def workers(
+    engine_argv: Callable[..., list[str]], tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> Callable[..., subprocess.Popen[bytes]]:
     """``workers(env=None)`` starts a real ``engine worker --lease 1``; killed at teardown if alive."""
-    procs: list[subprocess.Popen[bytes]] = []
+    numbers = itertools.count()
 
     def start(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        with open(tmp_path / f"worker{len(procs)}.log", "wb") as log:
-            proc = subprocess.Popen(
-                engine_argv("worker", "--lease", "1"), stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-            )
-        procs.append(proc)
-        return proc
+        with open(tmp_path / f"worker{next(numbers)}.log", "wb") as log:
+            return spawn(engine_argv("worker", "--lease", "1"), stdout=log, stderr=subprocess.STDOUT,
+                         env={**os.environ, **(env or {})})
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return start
 
 
 def detach(run_cli: Callable[..., Any], flows: Path) -> str:

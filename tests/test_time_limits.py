@@ -11,7 +11,7 @@ import json
 import re
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +41,11 @@ GOOD = "def handler(system, this, inputs):\n    return this.success('done')\n"
 
 
 @pytest.fixture
-def workers(engine_argv: Callable[..., list[str]]) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+def workers(
+    engine_argv: Callable[..., list[str]], spawn: Callable[..., subprocess.Popen[str]]
+) -> Callable[..., subprocess.Popen[str]]:
     """``workers(*args)`` starts a real ``engine worker ARGS``; killed at teardown if alive."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(engine_argv("worker", *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return lambda *args: spawn(engine_argv("worker", *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_the_time_limit_stops_handlers_at_their_next_line(

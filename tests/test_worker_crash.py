@@ -8,6 +8,7 @@ Leases are 1 s so recovery after a kill is quick.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -21,21 +22,15 @@ CRASH_FLOWS = Path(__file__).parent / "flows" / "crash"
 
 
 @pytest.fixture
-def start_worker(engine_argv, tmp_path):
+def start_worker(engine_argv, tmp_path, spawn):
     """``start_worker()``: a real worker process with a 1 s lease; killed at teardown if alive."""
-    procs: list[subprocess.Popen[bytes]] = []
+    numbers = itertools.count()
 
     def start() -> subprocess.Popen[bytes]:
-        with open(tmp_path / f"worker{len(procs)}.log", "wb") as log:
-            proc = subprocess.Popen(engine_argv("worker", "--lease", "1"), stdout=log, stderr=subprocess.STDOUT)
-        procs.append(proc)
-        return proc
+        with open(tmp_path / f"worker{next(numbers)}.log", "wb") as log:
+            return spawn(engine_argv("worker", "--lease", "1"), stdout=log, stderr=subprocess.STDOUT)
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return start
 
 
 def sigkill(proc: subprocess.Popen[bytes]) -> None:

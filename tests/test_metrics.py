@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from contextlib import closing
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from serve_support import ENGINE_ARGV, SERVE_FLOWS, engine_command, start_server, until_status
+from waiting import wait_until
 
 from engine.api import Engine
 
@@ -31,10 +31,7 @@ def test_metrics_count_what_the_server_ran_and_need_a_token(tmp_path: Path) -> N
     with (tmp_path / "worker.err").open("wb") as err:  # a worker that dies holding busy's lease
         worker = subprocess.Popen([*ENGINE_ARGV, "--db", str(db), "worker", "--lease", "1"], stderr=err)
     with closing(Engine(db)) as engine:
-        stop = time.monotonic() + 60
-        while engine.get(busy).status != "RUNNING":
-            assert time.monotonic() < stop and worker.poll() is None, "the worker did not claim the execution"
-            time.sleep(0.02)
+        wait_until(lambda: engine.get(busy).status == "RUNNING", "the worker claiming the execution", worker)
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=60)
 

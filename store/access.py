@@ -3,13 +3,13 @@ digest of its secret (the secret itself is shown once and never stored)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import msgspec
 
+from store.dialect import INTEGRITY_ERRORS, Conn
 from store.base import Store
-from store.open import as_sqlite
+from store.open import as_sql
 
 
 class TokenRow(msgspec.Struct, frozen=True):
@@ -39,7 +39,7 @@ class AccessStore:
     """API tokens and webhooks in the engine's database."""
 
     def __init__(self, store: Store) -> None:
-        self.store = as_sqlite(store, "API tokens and webhooks")
+        self.store = as_sql(store, "API tokens and webhooks")
 
     # -- tokens --------------------------------------------------------------------
 
@@ -50,11 +50,12 @@ class AccessStore:
             NameTakenError: a token named ``name`` is in use.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             row = conn.execute("SELECT revoked_at FROM api_tokens WHERE name = ?", (name,)).fetchone()
             if row is not None and row[0] is None:
                 raise NameTakenError(name)
-            conn.execute("INSERT OR REPLACE INTO api_tokens VALUES (?, ?, ?, NULL)", (name, digest, time.time()))
+            conn.execute("INSERT INTO api_tokens VALUES (?, ?, ?, NULL) ON CONFLICT(name) DO UPDATE SET "
+                         "digest = excluded.digest, created_at = excluded.created_at, revoked_at = NULL", (name, digest, time.time()))
 
         self.store.transaction(write)  # a NameTakenError raised by write undoes it
 
@@ -79,10 +80,10 @@ class AccessStore:
             NameTakenError: a webhook named ``name`` exists.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             try:
                 conn.execute("INSERT INTO webhooks VALUES (?, ?, ?, ?)", (name, flow, digest, time.time()))
-            except sqlite3.IntegrityError:
+            except INTEGRITY_ERRORS:
                 raise NameTakenError(name) from None
 
         self.store.transaction(write)  # a NameTakenError raised by write undoes it

@@ -8,17 +8,17 @@ others change nothing. The executions' ids derive from (schedule, slot) as a sec
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
+from store.dialect import INTEGRITY_ERRORS, Conn
 from store import values
 from store.model import NewExecution
 from store.base import Store
-from store.open import as_sqlite
+from store.open import as_sql
 from store.writes import insert_execution
 
 _COLUMNS = ("name, uid, flow, cron, timezone, input_value, catch_up, paused, next_slot, last_slot, last_execution, "
@@ -62,7 +62,7 @@ class ScheduleStore:
     """Schedules in the engine's database."""
 
     def __init__(self, store: Store) -> None:
-        self.store = as_sqlite(store, "schedules")
+        self.store = as_sql(store, "schedules")
 
     def add(self, row: ScheduleRow) -> None:
         """Store a new schedule.
@@ -71,12 +71,12 @@ class ScheduleStore:
             ScheduleExistsError: a schedule named ``row.name`` exists.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             try:
                 conn.execute(f"INSERT INTO schedules ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (
                     row.name, row.uid, row.flow, row.cron, row.timezone, values.encode(row.input_value), row.catch_up,
                     int(row.paused), row.next_slot, row.last_slot, row.last_execution, row.created_at))
-            except sqlite3.IntegrityError:
+            except INTEGRITY_ERRORS:
                 raise ScheduleExistsError(row.name) from None
 
         self.store.transaction(write)  # a ScheduleExistsError raised by write undoes it
@@ -121,7 +121,7 @@ class ScheduleStore:
         nothing written, when another worker moved it on first (or it was paused or removed).
         """
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             last_slot, last_id = executions[-1][0] if executions else None, executions[-1][1].id if executions else None
             moved = conn.execute(
                 "UPDATE schedules SET next_slot = ?, last_slot = coalesce(?, last_slot), "
@@ -135,5 +135,5 @@ class ScheduleStore:
 
         try:
             return self.store.transaction(write)
-        except sqlite3.IntegrityError:
+        except INTEGRITY_ERRORS:
             return False

@@ -9,7 +9,7 @@ from store import search_index
 SCHEMA_VERSION = 7  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks; 6: schedules, flow_origins; 7: search_text
 
 #: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
-#: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
+#: come from ``TABLES_DDL``, whose statements are all ``IF NOT EXISTS``).
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "ALTER TABLE executions ADD COLUMN paused_from TEXT",
@@ -21,7 +21,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 
-_DDL = """
+TABLES_DDL = """
 CREATE TABLE IF NOT EXISTS flows (
     name TEXT PRIMARY KEY,
     project TEXT NOT NULL,
@@ -188,7 +188,7 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS.get(step, ()):
                     conn.execute(statement)
-        for statement in [*_DDL.split(";"), search_index.DDL]:
+        for statement in [*TABLES_DDL.split(";"), search_index.DDL]:
             if statement.strip():
                 conn.execute(statement)
         if 0 < version < 7:

@@ -26,7 +26,7 @@ RESET_COUNTS = "attempts = 0, attempt_log = NULL"
 #: ``wake_at`` is when it became runnable: its tree runs, so it is claimed before new work.
 HAND_BACK = (
     "UPDATE executions SET status = 'QUEUED', wake_at = ?4, lease_owner = NULL, lease_expires = NULL, "
-    "attempts = CASE WHEN ?1 IS NULL THEN CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END ELSE attempts END, "
-    "attempt_log = CASE WHEN ?1 IS NULL THEN attempt_log ELSE coalesce(attempt_log || '\n', '') || ?1 END "
+    "attempts = CASE WHEN CAST(?1 AS TEXT) IS NULL THEN CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END ELSE attempts END, "
+    "attempt_log = CASE WHEN CAST(?1 AS TEXT) IS NULL THEN attempt_log ELSE coalesce(attempt_log || '\n', '') || ?1 END "
     "WHERE id = ?2 AND fence = ?3 AND status = 'RUNNING'"
 )

@@ -89,7 +89,7 @@ def write_connector(conn: Conn, write: ConnectorWrite, at: float) -> None:
     conn.execute(
         "INSERT INTO connectors VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
         "connector_type = excluded.connector_type, value = excluded.value, "
-        "description = coalesce(excluded.description, description), updated_at = excluded.updated_at",
+        "description = coalesce(excluded.description, connectors.description), updated_at = excluded.updated_at",
         (write.name, write.connector_type, values.encode(write.value), write.description, at),
     )
 

@@ -65,7 +65,7 @@ def write_setting(conn: Conn, write: SettingWrite, at: float) -> None:
     else:
         conn.execute(
             "INSERT INTO settings VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-            "value = excluded.value, description = coalesce(excluded.description, description), "
+            "value = excluded.value, description = coalesce(excluded.description, settings.description), "
             "updated_at = excluded.updated_at",
             (write.name, values.encode(write.value), write.description, at),
         )

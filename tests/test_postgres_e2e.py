@@ -9,6 +9,7 @@ without ENGINE_TEST_POSTGRES_DSN the tests skip, saying so.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CRASH_FLOWS = Path(__file__).parent / "flows" / "crash"
 
 COUNTED = '''
+import json
 import os
 
 
@@ -145,3 +147,60 @@ def test_an_idle_worker_is_woken_by_notify_not_by_the_sweep(engine, engine_argv,
         wait_until(lambda: engine.get(eid).ended, f"execution {n} to be picked up by the idle worker", worker, guard=60)
         assert engine.get(eid).status == "ENDED_SUCCESS"
     assert len(os.listdir(tmp_path / "notes")) == 5
+
+
+def _shape(value: object) -> object:
+    """``value`` with every leaf replaced by its type name and id-like keys by ``<id>``:
+    what a script reading the JSON relies on, without the ids and times of one run."""
+    if isinstance(value, dict):
+        return {("<id>" if len(k) == 16 and all(c in "0123456789abcdef" for c in k) else k): _shape(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        shapes = []
+        for item in map(_shape, value):
+            if item not in shapes:
+                shapes.append(item)
+        return shapes
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+
+
+def _cli_outputs(run_cli, db: str, monkeypatch) -> dict[str, object]:
+    """What the CLI prints for one scenario on database ``db``: JSON as shapes, text as
+    its exit code and first word."""
+    monkeypatch.chdir(EXAMPLES / "fanout")
+
+    def json_of(*args: str) -> object:
+        result = run_cli(*args, "--json", db=db)
+        assert result.exit_code == 0, (args, result.stderr)
+        return _shape(json.loads(result.stdout))
+
+    def text_of(*args: str) -> tuple[int, str]:
+        result = run_cli(*args, db=db)
+        return result.exit_code, (result.stdout.split() or [""])[0]
+
+    out: dict[str, object] = {"run": json_of("run", "parent.py")}
+    parent = next(r["id"] for r in json.loads(run_cli("ls", "--json", db=db).stdout) if r["flow"] == "parent")
+    child = next(r["id"] for r in json.loads(run_cli("ls", "--json", db=db).stdout) if r["flow"] == "fanout_child")
+    detached = run_cli("run", str(EXAMPLES / "seed" / "approval.py"), "--detach", db=db)
+    assert detached.exit_code == 0, detached.stderr
+    assert run_cli("worker", "--until-idle", db=db).exit_code == 0
+    assert run_cli("connectors", "set", "api", "--type", "REST", "-v", "url=http://127.0.0.1:1", db=db).exit_code == 0
+    out |= {
+        "ls": json_of("ls"), "show": json_of("show", parent), "history": json_of("history", parent),
+        "tree": json_of("tree", child), "deps": json_of("deps", parent), "logs": json_of("logs", child),
+        "messages": json_of("messages", "ls"), "connectors": json_of("connectors", "ls"),
+        "connector": text_of("connectors", "show", "api"), "flows": json_of("flows", "ls"),
+        "fork": json_of("fork", parent, "--at", "3", "--wait"),
+        "replay": text_of("replay", parent), "check": text_of("check", "parent.py"),
+        "statuses": sorted(r["status"] for r in json.loads(run_cli("ls", "--json", db=db).stdout)),
+        "kinds": [e["kind"] for e in json.loads(run_cli("history", parent, "--json", db=db).stdout)],
+    }
+    return out
+
+
+def test_the_cli_prints_the_same_shapes_on_both_stores(run_cli, db_path, tmp_path, monkeypatch):
+    on_sqlite = _cli_outputs(run_cli, str(tmp_path / "engine.db"), monkeypatch)
+    on_postgres = _cli_outputs(run_cli, db_path, monkeypatch)
+    for key, value in on_sqlite.items():
+        assert on_postgres[key] == value, key
+    assert on_postgres["replay"] == (0, "consistent:")

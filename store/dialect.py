@@ -89,22 +89,55 @@ def _params(named: bool, values: Sequence[Any] | None) -> Any:
     return [_param(v) for v in values]
 
 
+class _PgCursor:
+    """A psycopg cursor whose ``rowcount`` is right in pipeline mode too (reading it
+    waits for the statement's result; the fetches wait by themselves)."""
+
+    def __init__(self, cur: Any, pipeline: Any) -> None:
+        self._cur, self._pipeline = cur, pipeline
+
+    @property
+    def rowcount(self) -> int:
+        if self._pipeline is not None:
+            self._pipeline.sync()
+        return int(self._cur.rowcount)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cur.fetchall())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cur)
+
+
 class PgConnection:
     """A psycopg connection that takes the statement modules' SQL (see the module doc).
 
-    ``now`` is the database's clock (epoch seconds) read when the current transaction began.
+    ``now`` is the database's clock (epoch seconds) read when the current transaction
+    began; ``pipeline`` is the psycopg pipeline the transaction runs in, if any. With
+    ``eager`` each statement's error is raised by its ``execute`` even in a pipeline
+    (code that catches an integrity error around one statement needs that).
     """
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
         self.now = 0.0
+        self.pipeline: Any = None
+        self.eager = False
 
-    def execute(self, sql: str, parameters: Any = None, /) -> Any:
+    def execute(self, sql: str, parameters: Any = None, /) -> _PgCursor:
         text, named = translate(sql)
-        return self.raw.execute(text, _params(named, parameters))
+        cur = self.raw.execute(text, _params(named, parameters))
+        if self.eager and self.pipeline is not None:
+            self.pipeline.sync()
+        return _PgCursor(cur, self.pipeline)
 
-    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Any:
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> _PgCursor:
         text, named = translate(sql)
         cur = self.raw.cursor()
         cur.executemany(text, [_params(named, p) for p in seq_of_parameters])  # pipelined by psycopg
-        return cur
+        if self.eager and self.pipeline is not None:
+            self.pipeline.sync()
+        return _PgCursor(cur, self.pipeline)

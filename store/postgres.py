@@ -368,43 +368,73 @@ class PostgresStore:
                 raise connection_error(self.url, exc, "write to", "Nothing from this write was recorded.") from exc
 
     def _apply(self, items: Sequence[Any]) -> list[Any]:
+        """One transaction for ``items``, in pipeline mode: statements whose results are
+        not read (inserts, updates, savepoints) travel with the next one that is, so a
+        step's commit costs a few round trips, and a batch of many shares one COMMIT."""
         import psycopg
 
         conn, raw = self._writer, self._writer.raw
-        cur = raw.execute(f"BEGIN; SELECT {pg_sql.DB_NOW}")
-        cur.nextset()
-        conn.now = float(cur.fetchone()[0])
-        skew = conn.now - time.time()
         several, notify, results = len(items) > 1, False, []
         refused = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, psycopg.IntegrityError)
         try:
-            for item in items:
-                if several:
-                    raw.execute("SAVEPOINT unit")
-                try:
-                    if isinstance(item, Commit):
-                        result: Any = apply_commit(conn, _on_db_clock(item, skew), conn.now)
-                        notify = notify or bool(result.runnable) or result.status is not None
-                    else:
-                        result = item.fn(conn)
-                        notify = notify or item.notify
-                except refused as exc:
-                    if not several:
-                        raw.execute("ROLLBACK")
-                        return [exc]
-                    raw.execute("ROLLBACK TO SAVEPOINT unit")
-                    result = exc
-                if several:
-                    raw.execute("RELEASE SAVEPOINT unit")
-                results.append(result)
-            fault_point("commit.before")
-            raw.execute(f"NOTIFY {CHANNEL}; COMMIT" if notify else "COMMIT")
+            with raw.pipeline() as pipe:
+                conn.pipeline = pipe
+                raw.execute("BEGIN")
+                conn.now = float(raw.execute(f"SELECT {pg_sql.DB_NOW}").fetchone()[0])
+                skew = conn.now - time.time()
+                for item in items:
+                    if several:
+                        raw.execute("SAVEPOINT unit")
+                    try:
+                        result, announce = self._unit(conn, item, skew)
+                        if several:
+                            pipe.sync()  # an error of this unit is raised here, not in the next one
+                    except refused as exc:
+                        if not several:
+                            raise
+                        raw.execute("ROLLBACK TO SAVEPOINT unit")
+                        result, announce = exc, False
+                    if several:
+                        raw.execute("RELEASE SAVEPOINT unit")
+                    results.append(result)
+                    notify = notify or announce
+                fault_point("commit.before")
+                if notify:
+                    raw.execute(f"NOTIFY {CHANNEL}")
+                raw.execute("COMMIT")
             fault_point("commit.after")
+        except refused as exc:
+            self._rollback(raw)
+            if several:
+                raise
+            return [exc]
         except BaseException:
-            if not raw.closed and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                raw.execute("ROLLBACK")
+            self._rollback(raw)
             raise
+        finally:
+            conn.pipeline = None
         return results
+
+    @staticmethod
+    def _unit(conn: PgConnection, item: Any, skew: float) -> tuple[Any, bool]:
+        """Apply one commit or store-module write; returns its result and whether it
+        announces a change (it made work runnable or changed a status). Commits, the hot
+        path, pipeline their statements; store-module writes see each error at once."""
+        if isinstance(item, Commit):
+            result = apply_commit(conn, _on_db_clock(item, skew), conn.now)
+            return result, bool(result.runnable) or result.status is not None
+        conn.eager = True
+        try:
+            return item.fn(conn), item.notify
+        finally:
+            conn.eager = False
+
+    @staticmethod
+    def _rollback(raw: Any) -> None:
+        import psycopg
+
+        if not raw.closed and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raw.execute("ROLLBACK")
 
 
 def _on_db_clock(commit: Commit, skew: float) -> Commit:

@@ -6,7 +6,9 @@ Nothing is faked: each test opens the real store through ``store.open.open_store
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,3 +248,26 @@ def test_unreachable_server_is_one_line():
         open_store("postgresql://someone:s3cret@127.0.0.1:1/engine")
     text = str(caught.value)
     assert "\n" not in text and "s3cret" not in text and "postgresql://someone:***@127.0.0.1:1/engine" in text
+
+
+def test_concurrent_commits_share_transactions_and_a_refused_one_fails_alone(store):
+    ids = [f"e{i:02d}" for i in range(24)]
+    for eid in ids:
+        _new(store, eid)
+    fences = dict(store.claim("w1", len(ids), 30, time.time()))
+    fences["e00"] -= 1  # a worker that lost its lease
+    barrier = threading.Barrier(len(ids))
+
+    def commit(eid: str) -> str:
+        barrier.wait()
+        try:
+            store.commit(Commit(eid, fences[eid], [Event(2, time.time(), StepCompleted("s", eid))]))
+        except LeaseLostError:
+            return "lost"
+        return "ok"
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        outcomes = dict(zip(ids, pool.map(commit, ids)))
+    assert outcomes == {eid: ("lost" if eid == "e00" else "ok") for eid in ids}
+    assert [store.get_execution(eid).last_seq for eid in ids] == [1] + [2] * (len(ids) - 1)
+    assert store.load_events("e07")[-1].body == StepCompleted("s", "e07")

@@ -10,7 +10,6 @@ only the schema, the claim and the clock reads are PostgreSQL's own (``store.pg_
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
@@ -46,26 +45,8 @@ from store.schema import SchemaError
 from store.writes import EXECUTION_COLUMNS, apply_commit, insert_execution, waiting_on, write_setting
 
 T = TypeVar("T")
-M = TypeVar("M", bound=Callable[..., Any])
 
 __all__ = ["PostgresStore"]
-
-
-def _reads(method: M) -> M:
-    """A lost connection on a read becomes a one-line ``StoreError`` (and the thread's
-    connection is opened anew on its next read)."""
-
-    @functools.wraps(method)
-    def read(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
-        import psycopg
-
-        try:
-            return method(self, *args, **kwargs)
-        except psycopg.OperationalError as exc:
-            self._local.conn = None
-            raise connection_error(self.url, exc, "read from") from exc
-
-    return cast(M, read)
 
 
 class _Unit:
@@ -100,15 +81,25 @@ class PostgresStore:
         password = _password(url)
         if password and "PGPASSWORD" not in os.environ:
             os.environ["PGPASSWORD"] = password  # processes this one starts reach the server with ``path``
-        self._local = threading.local()
+        self._idle: list[PgConnection] = []  # reading connections not in use (a pool without a cap)
+        self._pool_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._closed = False
+        self._closed = self._closing = False
+        import psycopg
+
         raw = self._connect()
         try:
             ensure_schema(raw, self.path)
         except SchemaError as exc:
             raw.close()
             raise StoreError(str(exc)) from exc
+        except psycopg.Error as exc:
+            raw.close()
+            reason = " ".join(str(exc).split())
+            raise StoreError(
+                f"cannot create the engine's tables in database {self.path}: {reason}; "
+                "let the user of --db create tables in it (GRANT CREATE), or create them once as its owner"
+            ) from exc
         self._writer = PgConnection(raw)
         self._listener = ChangeListener(self._connect, sweep_seconds())
         self._wake_cache: tuple[int, float, float | None] | None = None  # (listener count, when, value)
@@ -124,22 +115,16 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise connection_error(self.url, exc, "connect to") from exc
 
-    @property
-    def _reader(self) -> PgConnection:
-        conn: PgConnection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.raw.closed:
-            conn = self._local.conn = PgConnection(self._connect())
-        return conn
-
     def close(self) -> None:
         self._listener.close()
         with self._lock:  # first: waits for a write in flight, refuses later ones
             self._closed = True
             self._writer.raw.close()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._pool_lock:
+            self._closing = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
             conn.raw.close()
-            self._local.conn = None
 
     def wait_for_change(self, timeout: float) -> bool:
         """Whether a change was announced (``NOTIFY``) since this thread last asked,
@@ -342,10 +327,36 @@ class PostgresStore:
         by ``fn`` undoes only ``fn``'s changes."""
         return cast(T, self._group.submit(_Unit(fn, notify)))
 
-    @_reads
     def read(self, fn: Callable[[PgConnection], T]) -> T:
-        """Run ``fn(conn)`` on this thread's reading connection (for store modules only)."""
-        return fn(self._reader)
+        """Run ``fn(conn)`` on an idle reading connection (for store modules only). As
+        many are opened as reads run at once, not one per thread. A lost connection
+        becomes a one-line ``StoreError`` and is not used again."""
+        import psycopg
+
+        with self._pool_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = PgConnection(self._connect())
+        try:
+            result = fn(conn)
+        except psycopg.OperationalError as exc:
+            conn.raw.close()
+            raise connection_error(self.url, exc, "read from") from exc
+        except BaseException:
+            if conn.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.raw.close()
+                raise
+            self._give_back(conn)
+            raise
+        self._give_back(conn)
+        return result
+
+    def _give_back(self, conn: PgConnection) -> None:
+        with self._pool_lock:
+            if not self._closing:
+                self._idle.append(conn)
+                return
+        conn.raw.close()
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.read(lambda conn: conn.execute(sql, params).fetchone())

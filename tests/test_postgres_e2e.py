@@ -204,3 +204,14 @@ def test_the_cli_prints_the_same_shapes_on_both_stores(run_cli, db_path, tmp_pat
     for key, value in on_sqlite.items():
         assert on_postgres[key] == value, key
     assert on_postgres["replay"] == (0, "consistent:")
+
+
+def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, db_path):
+    procs = [subprocess.Popen(engine_argv("ls", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outcomes = [(proc.wait(timeout=120), proc.stderr.read()) for proc in procs]
+    assert outcomes == [(0, "")] * 4
+    for proc in procs:
+        assert json.loads(proc.stdout.read()) == []
+        proc.stdout.close()
+        proc.stderr.close()

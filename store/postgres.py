@@ -377,6 +377,10 @@ class PostgresStore:
             except psycopg.OperationalError as exc:
                 self._writer.raw.close()  # opened anew by the next write
                 raise connection_error(self.url, exc, "write to", "Nothing from this write was recorded.") from exc
+            except psycopg.Error as exc:  # refused by the server (a full disk, a read-only replica...)
+                reason = " ".join(str(exc).split())
+                raise StoreError(f"cannot write to database {self.path}: {reason}. Nothing from this write was "
+                                 "recorded; see the server's log") from exc
 
     def _apply(self, items: Sequence[Any]) -> list[Any]:
         """One transaction for ``items``, in pipeline mode: statements whose results are

@@ -215,3 +215,31 @@ def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, db
         assert json.loads(proc.stdout.read()) == []
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_connections_cut_by_the_server_fail_one_operation_in_one_line_then_recover(db_path):
+    from store.errors import StoreError
+    from store.model import SettingWrite
+    from store.open import open_store
+
+    store = open_store(db_path)
+    try:
+        store.save_setting(SettingWrite("s", 1))
+        assert store.get_setting("s") == (1, None)
+        assert store.wait_for_change(0)
+        psycopg = pytest.importorskip("psycopg")
+        with psycopg.connect(os.environ["ENGINE_TEST_POSTGRES_DSN"], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                          (db_path.rsplit("/", 1)[1],))
+        failures = []
+        for attempt in (lambda: store.get_setting("s"), lambda: store.save_setting(SettingWrite("s", 2))):
+            try:
+                attempt()
+            except StoreError as exc:
+                failures.append(str(exc))
+        assert all("\n" not in f and db_path in f for f in failures)
+        store.save_setting(SettingWrite("s", 3))
+        assert store.get_setting("s") == (3, None)
+        wait_until(lambda: store.wait_for_change(0), "the listening connection to be re-opened", guard=30)
+    finally:
+        store.close()

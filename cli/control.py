@@ -1,5 +1,5 @@
 """``engine tree/deps`` (how executions relate) and ``engine start/pause/resume/cancel/
-retry/fork`` (control from outside). Thin: each command calls one function of
+retry/fork`` (control by a user). Thin: each command calls one function of
 ``engine.graph`` or ``engine.control`` and renders its result."""
 
 from __future__ import annotations

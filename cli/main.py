@@ -14,19 +14,29 @@ from typing import Any
 
 import click
 
+from cli import connectors as _connectors  # noqa: F401  (engine connectors)
 from cli import control as _control  # noqa: F401  (start, pause, resume, cancel, retry, fork)
 from cli import db as _db  # noqa: F401  (engine db backup, engine db check)
 from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
-from cli import outside as _outside  # noqa: F401  (messages, connectors)
+from cli import messages as _messages  # noqa: F401  (engine messages)
 from cli import schedules as _schedules  # noqa: F401  (engine schedules)
 from cli import serve as _serve  # noqa: F401  (engine serve, tokens, webhooks)
-from cli.app import CONCURRENCY, LEASE_SECONDS, POLL_SECONDS, FiniteRange, cli, json_option, parse_inputs, pass_engine
+from cli.app import (
+    CONCURRENCY,
+    LEASE_SECONDS,
+    POLL_SECONDS,
+    FiniteRange,
+    cli,
+    json_option,
+    parse_inputs,
+    pass_engine,
+)
 from cli.determinism import report_findings, strict_option
 from cli.inspect_render import check_lines
 from cli.render import echo_json, print_table
 from cli.supervise import child_argv, leave, run_in_process, supervise, supervise_option
-from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
 from engine import git_sync
+from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
 from engine.api import Engine
 from engine.attempts import DEFAULT_MAX_ATTEMPTS
 from engine.determinism import scan_directory, scan_file, scan_flow

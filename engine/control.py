@@ -1,4 +1,4 @@
-"""Controlling executions from outside: start, pause, resume, cancel, retry, fork.
+"""Controlling executions on a user's request: start, pause, resume, cancel, retry, fork.
 
 The ``engine`` CLI commands of the same names call these; so can Python code::
 

@@ -35,7 +35,7 @@ from engine import attempts, schedules
 from engine.activation import run_handler
 from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
 from engine.clock import Clock, system_clock
-from engine.connections import run_connection
+from engine.connection_runner import run_connection
 from engine.decision import Decision
 from engine.errors import error_info, text_of
 from engine.flows import FlowLoader, FlowLoadError

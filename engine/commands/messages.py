@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import arguments
 from engine.commands.base import Commands
-from engine.connections import connection_spec
+from engine.connection_runner import connection_spec
 from engine.connectors import ConnectorError, get_connector, mask_secrets
 from engine.decision import Suspended
 from engine.forms import FormError, normalise_form

@@ -1,7 +1,7 @@
 """Connector types: the real I/O behind ``this.connect(connector_type=..., **params)``.
 
 The engine runs a CONNECTION execution in a worker thread, one attempt per activation,
-roughly like this (``engine.connections``)::
+roughly like this (``engine.connection_runner``)::
 
     params = merge_params(stored, inline)                  # record mask_secrets(params)
     policy, timeout, params = policy_from_params(params)

@@ -32,7 +32,7 @@ from store.events import (
     MessageAnswered,
     MessageSent,
 )
-from store.model import ConnectorWrite, NewExecution, NewMessage
+from store.model import ConnectorWrite, NewExecution, NewMessage, Status
 
 
 class MessageCommands(Commands):
@@ -130,7 +130,7 @@ class MessageCommands(Commands):
             self.live.remember_params(new_id, unmasked)
         ex = self.execution
         new = NewExecution(
-            id=new_id, flow=identity, flow_version="", input_value=spec, status="QUEUED" if run else "PAUSED",
+            id=new_id, flow=identity, flow_version="", input_value=spec, status=Status.QUEUED if run else Status.PAUSED,
             type="CONNECTION", name=name, parent_id=ex.id, root_id=ex.root_id, depth=ex.depth + 1,
             project=ex.project,
         )

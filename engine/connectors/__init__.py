@@ -17,7 +17,13 @@ from engine.connectors.base import Connector, ConnectorError
 from engine.connectors.masking import MASK, is_secret_key, listed_names, mask_secrets
 from engine.connectors.params import merge_params, resolve_env
 from engine.connectors.registry import get_connector, known_types
-from engine.connectors.retry import Outcome, RetryPolicy, policy_from_params, run_with_retries, try_once
+from engine.connectors.retry import (
+    Outcome,
+    RetryPolicy,
+    policy_from_params,
+    run_with_retries,
+    try_once,
+)
 
 __all__ = [
     "Connector",

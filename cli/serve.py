@@ -11,7 +11,6 @@ import click
 from cli.app import CONCURRENCY, cli, git_source, git_sync_options, json_option, pass_engine
 from cli.render import echo_json, format_time, print_table
 from engine.api import Engine
-from engine.git_actions import describe
 from engine.server import keys
 
 
@@ -113,17 +112,16 @@ def webhooks_create(engine: Engine, name: str, flow: str | None, git_repo: str |
     """Create the webhook NAME that starts FLOW (or, with --git-sync, registers the flows
     of the newest commit: call it from the repository's post-receive hook); prints its
     URL and key (the key only this once)."""
-    git = git_source(flow, git_repo, git_ref, git_path)
-    key = keys.create_webhook(engine, name, flow, git)
+    key, hook = keys.create_webhook(engine, name, flow, git_source(flow, git_repo, git_ref, git_path))
     url = f"{base.rstrip('/')}/webhooks/{name}"
     if as_json:
-        echo_json({"name": name, "flow": flow, "git": git, "url": url, "key": key})
+        echo_json({"name": name, "flow": flow, "git": hook.git, "url": url, "key": key})
         return
     header = shlex.quote('X-Engine-Webhook-Key: ' + key)
-    click.echo(f"webhook {name} starts flow {flow}" if git is None else f"webhook {name} runs the {describe(git)}")
+    click.echo(f"webhook {name}: {hook.action}")
     click.echo(f"url: {url}")
     click.echo(f"key: {key}  (shown only now; send it as the X-Engine-Webhook-Key header)")
-    if git is None:
+    if hook.git is None:
         click.echo(f"try: curl -X POST -H {header} -H 'Content-Type: application/json' -d '{{}}' '{url}?wait=30'")
     else:
         click.echo(f"in the repository's hooks/post-receive: curl -fsS -X POST -H {header} '{url}'")

@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
+import msgspec
+
 from engine.errors import EngineError
 from engine.flows import SyncedFlow, sync_directory
 from store.base import Store
@@ -42,15 +44,17 @@ def _git(*args: str, cwd: Path | None = None, what: str) -> bytes:
 
 
 def check_source(source: GitSource, consequence: str = "nothing was registered") -> GitSource:
-    """``source`` if its ref and path can be given to git; an ``EngineError`` saying
-    ``consequence`` otherwise."""
+    """``source``, a local repository's path made absolute (the worker or server that syncs
+    it later may run in another folder), if its ref and path can be given to git; an
+    ``EngineError`` saying ``consequence`` otherwise."""
     if not source.repo.strip():
         raise EngineError(f"the git repository must be a path or URL git can reach; {consequence}")
     if source.path is not None and (PurePosixPath(source.path).is_absolute() or ".." in PurePosixPath(source.path).parts):
         raise EngineError(f"--path {source.path!r} must be a folder inside the repository; {consequence}")
     if not source.ref or source.ref.startswith("-"):
         raise EngineError(f"--ref {source.ref!r} is not a branch, tag or commit; {consequence}")
-    return source
+    local = Path(source.repo).expanduser()
+    return msgspec.structs.replace(source, repo=str(local.resolve())) if local.is_dir() else source
 
 
 @contextlib.contextmanager

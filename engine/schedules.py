@@ -131,7 +131,7 @@ def add(store: Store, name: str, flow: str | None, cron: str, *, git: GitSource 
     if catch_up not in CATCH_UP:
         raise EngineError(f"invalid catch-up {catch_up!r} for schedule {name!r}: use one of {', '.join(CATCH_UP)}")
     if git is not None:
-        check_source(git, f"schedule {name!r} was not added")
+        git = check_source(git, f"schedule {name!r} was not added")
     elif store.get_flow(flow or "") is None:
         raise NotFoundError(f"flow {flow!r} does not exist; register it with `engine flows sync DIR` first")
     try:

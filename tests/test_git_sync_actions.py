@@ -153,6 +153,17 @@ def test_bad_git_sync_options_are_one_line(tmp_path: Path, repo: Path, args: lis
     assert json.loads(cli_run(db, "webhooks", "ls", "--json").output) == []
 
 
+def test_a_relative_repository_path_is_kept_absolute(tmp_path: Path, repo: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server or worker that syncs later may run in another folder."""
+    monkeypatch.chdir(tmp_path)
+    assert cli_run(Path("engine.db"), "schedules", "add", "s", "--git-sync", "repo", "--cron", "@daily").exit_code == 0
+    created = cli_run(Path("engine.db"), "webhooks", "create", "w", "--git-sync", "./repo", "--json")
+    assert json.loads(created.output)["git"]["repo"] == str(repo.resolve())
+    listed = json.loads(cli_run(Path("engine.db"), "schedules", "ls", "--json").output)
+    assert listed[0]["git"] == {"repo": str(repo.resolve()), "ref": "HEAD", "path": None}
+
+
 # -- webhooks ------------------------------------------------------------------------------
 
 HOOK = '''#!{python}

@@ -105,13 +105,13 @@ def token_name(engine: Engine, token: str) -> str:
 # -- webhooks --------------------------------------------------------------------------
 
 
-def create_webhook(engine: Engine, name: str, flow: str | None, git: GitSource | None = None) -> str:
+def create_webhook(engine: Engine, name: str, flow: str | None, git: GitSource | None = None) -> tuple[str, WebhookInfo]:
     """A webhook ``name`` that starts ``flow`` or syncs the flows of ``git`` (one of them);
-    returns its key (shown once, stored hashed)."""
+    returns its key (shown once, stored hashed) and what ``list_webhooks`` shows of it."""
     if (flow is None) == (git is None):
         raise EngineError(f"webhook {name!r} needs one action: --flow FLOW or --git-sync REPO")
     if git is not None:
-        check_source(git, f"webhook {name!r} was not created")
+        git = check_source(git, f"webhook {name!r} was not created")
     elif engine.store.get_flow(flow or "") is None:
         raise NotFoundError(f"flow {flow!r} does not exist; register it with `engine flows sync DIR` first")
     key = new_secret("whk_")
@@ -119,7 +119,7 @@ def create_webhook(engine: Engine, name: str, flow: str | None, git: GitSource |
         AccessStore(engine.store).add_webhook(check_name(name, "webhook"), flow or "", digest(key), git)
     except NameTakenError:
         raise EngineError(f"webhook {name!r} exists; `engine webhooks rm {name}` first, or pick another name") from None
-    return key
+    return key, next(w for w in list_webhooks(engine) if w.name == name)
 
 
 def list_webhooks(engine: Engine) -> list[WebhookInfo]:

@@ -17,7 +17,8 @@ time limit, or whose execution was cancelled, is interrupted at its next line
 (``engine.activity``, ``engine.interrupts``).
 
 Schedules: each tick past the time ``engine.schedules.fire_due`` named, the worker fires
-the due slots of every schedule (at most every 0.5 s, and at each next slot).
+the due slots of every schedule (at most every 0.5 s, and at each next slot); the git
+syncs of the slots it takes run in a thread of their own (``engine.git_actions``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from engine import attempts, schedules
+from engine import attempts, git_actions, schedules
 from engine.activation import run_handler
 from engine.activity import (
     ABANDONED,
@@ -112,6 +113,7 @@ class Worker:
         self._to_hand_back: list[tuple[str, int]] = []
         self._secrets: dict[str, dict[str, Any]] = {}
         self._schedules_at = 0.0  # when to look for due schedules next (engine.schedules)
+        self._git_syncs = git_actions.SlotSyncs(store)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -153,6 +155,7 @@ class Worker:
                     self._stop.wait(pause)
         finally:
             self._stopping = True
+            self._git_syncs.close(ABANDON_GRACE)
             if self._abandon:
                 self._abandon_all()
             else:
@@ -195,7 +198,7 @@ class Worker:
                     self._to_hand_back[:0] = hand_back
                 raise
         if now >= self._schedules_at:
-            fired, self._schedules_at = schedules.fire_due(self.store, now)
+            fired, self._schedules_at = schedules.fire_due(self.store, now, self._git_syncs.submit)
             if fired:
                 self.notify()
         with self._wakeup:

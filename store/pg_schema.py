@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from store.schema import TABLES_DDL, SCHEMA_VERSION, SchemaError
+from store.schema import COLUMN_MIGRATIONS, SCHEMA_VERSION, TABLES_DDL, SchemaError
 
 #: Key of the advisory lock held while the schema is created or migrated.
 _LOCK_KEY = 0x656E67696E65  # "engine"
@@ -28,20 +28,23 @@ _SEARCH_DDL = (
 )
 
 
+def _pg_types(sql: str) -> str:
+    for pattern, replacement in _TYPES:
+        sql = re.sub(pattern, replacement, sql)
+    return sql
+
+
 def ddl() -> list[str]:
     """Every statement that creates the tables (all ``IF NOT EXISTS``)."""
-    text = TABLES_DDL
-    for pattern, replacement in _TYPES:
-        text = re.sub(pattern, replacement, text)
-    return [s for s in text.split(";") if s.strip()] + list(_SEARCH_DDL)
+    return [s for s in _pg_types(TABLES_DDL).split(";") if s.strip()] + list(_SEARCH_DDL)
 
 
 def ensure_schema(conn: Any, where: str) -> None:
     """Create the tables on a new database; refuse one written by a newer engine.
 
-    ``conn`` is a psycopg connection in autocommit mode. Versions before 7 never
-    existed on PostgreSQL, so there is nothing to migrate yet: a later version adds its
-    statements here as ``store/schema.py`` does.
+    ``conn`` is a psycopg connection in autocommit mode. A database of an older
+    version gets the columns ``store.schema.COLUMN_MIGRATIONS`` adds since then (each
+    once: ``ADD COLUMN IF NOT EXISTS``); new tables come from the DDL after them.
     """
     found = _version(conn)
     if found == SCHEMA_VERSION:
@@ -56,6 +59,9 @@ def ensure_schema(conn: Any, where: str) -> None:
                 f"database {where} has schema version {found}, newer than this engine's {SCHEMA_VERSION}: "
                 "upgrade the engine (pip install -U durable-engine) or point --db at another database"
             )
+        for step in range((found or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+            for table, column in COLUMN_MIGRATIONS.get(step, ()):
+                conn.execute(f"ALTER TABLE IF EXISTS {table} ADD COLUMN IF NOT EXISTS {_pg_types(column)}")
         for statement in ddl():
             conn.execute(statement)
         conn.execute("DELETE FROM engine_schema")

@@ -3,16 +3,16 @@ digest of its secret (the secret itself is shown once and never stored)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
+from store.dialect import INTEGRITY_ERRORS, Conn
 from store.base import Store
 from store.git_actions import GitSource, SyncOutcome, decode_outcome, encode_outcome, source_columns, source_of
-from store.open import as_sqlite
+from store.open import as_sql
 
 _WEBHOOK_COLUMNS = "name, flow, digest, created_at, git_repo, git_ref, git_path, last_sync"
 
@@ -53,7 +53,7 @@ class AccessStore:
     """API tokens and webhooks in the engine's database."""
 
     def __init__(self, store: Store) -> None:
-        self.store = as_sqlite(store, "API tokens and webhooks")
+        self.store = as_sql(store, "API tokens and webhooks")
 
     # -- tokens --------------------------------------------------------------------
 
@@ -64,11 +64,12 @@ class AccessStore:
             NameTakenError: a token named ``name`` is in use.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             row = conn.execute("SELECT revoked_at FROM api_tokens WHERE name = ?", (name,)).fetchone()
             if row is not None and row[0] is None:
                 raise NameTakenError(name)
-            conn.execute("INSERT OR REPLACE INTO api_tokens VALUES (?, ?, ?, NULL)", (name, digest, time.time()))
+            conn.execute("INSERT INTO api_tokens VALUES (?, ?, ?, NULL) ON CONFLICT(name) DO UPDATE SET "
+                         "digest = excluded.digest, created_at = excluded.created_at, revoked_at = NULL", (name, digest, time.time()))
 
         self.store.transaction(write)  # a NameTakenError raised by write undoes it
 
@@ -93,11 +94,11 @@ class AccessStore:
             NameTakenError: a webhook named ``name`` exists.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             try:
                 conn.execute(f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                              (name, flow, digest, time.time(), *source_columns(git)))
-            except sqlite3.IntegrityError:
+            except INTEGRITY_ERRORS:
                 raise NameTakenError(name) from None
 
         self.store.transaction(write)  # a NameTakenError raised by write undoes it

@@ -10,13 +10,13 @@ append their markers here.
 
 from __future__ import annotations
 
-import sqlite3
 
+from store.dialect import Conn
 from store.events import Body, ExecutionControlled, encode_body, kind_of
 from store.model import ENDED_STATUSES, CommitResult
 
 
-def append_marker(conn: sqlite3.Connection, execution_id: str, body: Body, now: float) -> int:
+def append_marker(conn: Conn, execution_id: str, body: Body, now: float) -> int:
     """Append ``body`` after the last event of ``execution_id``; returns its seq.
 
     Also bumps the fence: a worker holding the old lease can no longer commit.
@@ -32,7 +32,7 @@ def append_marker(conn: sqlite3.Connection, execution_id: str, body: Body, now: 
     return int(seq)
 
 
-def pause_at_commit(conn: sqlite3.Connection, execution_id: str, now: float, result: CommitResult) -> None:
+def pause_at_commit(conn: Conn, execution_id: str, now: float, result: CommitResult) -> None:
     """A pause was requested while ``execution_id`` ran: apply it after this commit.
 
     A suspension (WAITING) keeps its waits and timer for ``resume``; an activation

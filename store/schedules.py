@@ -10,18 +10,18 @@ runs the sync and records how it ended (``record_sync``).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
+from store.dialect import INTEGRITY_ERRORS, Conn
 from store import values
 from store.git_actions import GitSource, SyncOutcome, decode_outcome, encode_outcome, source_columns, source_of
 from store.model import NewExecution
 from store.base import Store
-from store.open import as_sqlite
+from store.open import as_sql
 from store.writes import insert_execution
 
 _COLUMNS = ("name, uid, flow, cron, timezone, input_value, catch_up, paused, next_slot, last_slot, last_execution, "
@@ -70,7 +70,7 @@ class ScheduleStore:
     """Schedules in the engine's database."""
 
     def __init__(self, store: Store) -> None:
-        self.store = as_sqlite(store, "schedules")
+        self.store = as_sql(store, "schedules")
 
     def add(self, row: ScheduleRow) -> None:
         """Store a new schedule.
@@ -79,13 +79,13 @@ class ScheduleStore:
             ScheduleExistsError: a schedule named ``row.name`` exists.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             try:
                 conn.execute(f"INSERT INTO schedules ({_COLUMNS}) VALUES ({', '.join(['?'] * 16)})", (
                     row.name, row.uid, row.flow, row.cron, row.timezone, values.encode(row.input_value), row.catch_up,
                     int(row.paused), row.next_slot, row.last_slot, row.last_execution, row.created_at,
                     *source_columns(row.git), None))
-            except sqlite3.IntegrityError:
+            except INTEGRITY_ERRORS:
                 raise ScheduleExistsError(row.name) from None
 
         self.store.transaction(write)  # a ScheduleExistsError raised by write undoes it
@@ -130,7 +130,7 @@ class ScheduleStore:
         nothing written, when another worker moved it on first (or it was paused or removed).
         """
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             last_slot, last_id = executions[-1][0] if executions else None, executions[-1][1].id if executions else None
             moved = conn.execute(
                 "UPDATE schedules SET next_slot = ?, last_slot = coalesce(?, last_slot), "
@@ -144,7 +144,7 @@ class ScheduleStore:
 
         try:
             return self.store.transaction(write)
-        except sqlite3.IntegrityError:
+        except INTEGRITY_ERRORS:
             return False
 
     def take_slot(self, name: str, slot: int, next_slot: int, taken: int | None) -> bool:
@@ -161,7 +161,7 @@ class ScheduleStore:
         (another worker's) was recorded first, or the schedule was added anew under that
         name meanwhile (``uid`` tells them apart)."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             found = conn.execute("SELECT last_sync FROM schedules WHERE name = ? AND uid = ?", (name, uid)).fetchone()
             before = decode_outcome(found[0]) if found else None
             if found and not (before and before.slot and outcome.slot and before.slot > outcome.slot):

@@ -12,15 +12,15 @@ _GIT_SYNC_COLUMNS = ("git_repo TEXT", "git_ref TEXT", "git_path TEXT", "last_syn
 
 #: The columns (table, definition) that bring a database of version ``v - 1`` to ``v``.
 #: A column is added only to a table the database has, and only once: a table new since
-#: its version comes from ``_DDL`` (all ``IF NOT EXISTS``), with every column, after the
+#: its version comes from ``TABLES_DDL`` (all ``IF NOT EXISTS``), with every column, after the
 #: migrations.
-_MIGRATIONS: dict[int, tuple[tuple[str, str], ...]] = {
+COLUMN_MIGRATIONS: dict[int, tuple[tuple[str, str], ...]] = {
     2: (("executions", "paused_from TEXT"), ("executions", "pause_requested INTEGER NOT NULL DEFAULT 0")),
     4: (("executions", "attempts INTEGER NOT NULL DEFAULT 0"), ("executions", "attempt_log TEXT")),
     8: tuple((table, column) for table in ("schedules", "webhooks") for column in _GIT_SYNC_COLUMNS),
 }
 
-_DDL = """
+TABLES_DDL = """
 CREATE TABLE IF NOT EXISTS flows (
     name TEXT PRIMARY KEY,
     project TEXT NOT NULL,
@@ -193,10 +193,10 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
             return
         if version > 0:
             for step in range(version + 1, SCHEMA_VERSION + 1):
-                for table, column in _MIGRATIONS.get(step, ()):
+                for table, column in COLUMN_MIGRATIONS.get(step, ()):
                     if (have := _columns(conn, table)) and column.split()[0] not in have:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-        for statement in [*_DDL.split(";"), search_index.DDL]:
+        for statement in [*TABLES_DDL.split(";"), search_index.DDL]:
             if statement.strip():
                 conn.execute(statement)
         if 0 < version < 7:

@@ -28,8 +28,10 @@ import sys
 import threading
 import uuid
 import weakref
+from collections.abc import Callable
 
 from store.errors import StoreClosedError
+from store.model import Commit, CommitResult
 
 #: Abstract socket names start with this, then the file's name (Linux).
 _ABSTRACT = b"\0durable-engine-wake/"
@@ -37,6 +39,13 @@ _ABSTRACT = b"\0durable-engine-wake/"
 
 def _address(folder: str, name: str) -> str | bytes:
     return _ABSTRACT + name.encode() if sys.platform == "linux" else os.path.join(folder, name)
+
+
+def wakes_others(commit: Commit, result: CommitResult) -> bool:
+    """Whether an execution's commit needs a notice: it made executions runnable that it did
+    not lease to its own worker, cancelled some that may run elsewhere, or set a timer."""
+    timer = result.status == "WAITING" and commit.wake_at is not None
+    return len(result.claimed) < len(result.runnable) or bool(commit.cancel) or timer
 
 
 class Listener:
@@ -121,6 +130,18 @@ class Notices:
             if listener in self._listeners:
                 self._listeners.remove(listener)
         listener.close()
+
+    def wait(self, timeout: float, seen_commit: Callable[[], bool]) -> bool:
+        """This thread's wait for a change (``SqliteStore.wait_for_change``): True at once if
+        ``seen_commit()`` (another connection committed), else after a notice or ``timeout``
+        seconds, whether either came."""
+        listener = self.listener()
+        if seen_commit():
+            return True
+        if timeout <= 0:
+            return False
+        noticed = listener.wait(timeout)
+        return seen_commit() or noticed
 
     def send(self) -> None:
         """Tell every listener of this database, in every process, to look for work now.

@@ -44,7 +44,7 @@ from store.model import (
     SettingWrite,
     source_version,
 )
-from store.notices import Notices
+from store.notices import Notices, wakes_others
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
 from store.write_lock import WriteLock
@@ -144,30 +144,15 @@ class SqliteStore:
         connection (SQLite's ``PRAGMA data_version``) is seen when the wait begins or ends.
         The first call of a thread says True. Raises ``DatabaseReplacedError`` when the
         files were replaced under this process, ``StoreClosedError`` once it is closed."""
-        listener = self._notices.listener()
-        if self._seen_commit():
-            return True
-        if timeout <= 0:
-            return False
-        noticed = listener.wait(timeout)
-        return self._seen_commit() or noticed
+        return self._notices.wait(timeout, self._seen_commit)
 
     def _seen_commit(self) -> bool:
         """Whether another connection committed since this thread last looked (True at the first look)."""
-        self._check_files()
+        self._watch.check()
         version = int(self._reader.execute("PRAGMA data_version").fetchone()[0])
         changed = version != getattr(self._local, "version", None)
         self._local.version = version
         return changed
-
-    def _check_files(self) -> None:
-        what = self._watch.changed()
-        if what is not None:
-            raise DatabaseReplacedError(
-                f"{what} while this process had it open: its writes would go to a file nobody reads, so it "
-                "stopped without writing more; start it again to use the files now there (to copy a live "
-                "database use `engine db backup`, to check one `engine db check`)"
-            )
 
     # -- looking after the file ---------------------------------------------------
 
@@ -383,9 +368,7 @@ class SqliteStore:
     def commit(self, commit: Commit) -> CommitResult:
         """Apply one execution's decision atomically; raises LeaseLostError if fenced out."""
         result: CommitResult = self._group.submit(commit)
-        if len(result.claimed) < len(result.runnable) or commit.cancel or (
-            result.status == "WAITING" and commit.wake_at is not None
-        ):  # runnable and not leased here, executions running elsewhere to stop, or a timer set
+        if wakes_others(commit, result):
             self._notices.send()
         return result
 
@@ -418,8 +401,7 @@ class SqliteStore:
         self._notices.send()
 
     def _tell(self, result: T) -> T:
-        """Tell the waiting workers after a control operation (it may make work runnable,
-        or stop some that runs); ``result`` passes through."""
+        """Notify the waiting workers after a control operation; ``result`` passes through."""
         self._notices.send()
         return result
 
@@ -461,7 +443,7 @@ class SqliteStore:
                 f"({exc.strerror}); make the folder writable. Nothing from this write was recorded."
             ) from exc
         try:
-            self._check_files()  # under the lock: a file replaced while this waited is seen
+            self._watch.check()  # under the lock: a file replaced while this waited is seen
             return self._apply_locked(items)
         finally:
             self._write_lock.release()

@@ -327,7 +327,7 @@ class SqliteStore:
     def claim(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[tuple[str, int]]:
         """Lease up to ``limit`` runnable executions (in the order ``store.leases.claim``
         gives); returns (execution id, fence) pairs: the fence accompanies every commit."""
-        return self.transaction(lambda conn: leases.claim(conn, owner, limit, now + lease_seconds, now))
+        return self.transaction(leases.Claiming(owner, limit, now + lease_seconds, now))
 
     def renew_leases(self, held: Sequence[tuple[str, int]], lease_seconds: float, now: float) -> list[str]:
         """Extend leases still held; returns the ids whose lease was lost."""
@@ -442,10 +442,16 @@ class SqliteStore:
                 f"cannot write to database {self.path}: cannot open its lock file {self._write_lock.path} "
                 f"({exc.strerror}); make the folder writable. Nothing from this write was recorded."
             ) from exc
+        relaxed = self.synchronous == "FULL" and all(isinstance(item, leases.Claiming) for item in items)
+        writer = self._writer
         try:
             self._watch.check()  # under the lock: a file replaced while this waited is seen
+            if relaxed:  # claims alone: see store.leases.Claiming
+                writer.execute("PRAGMA synchronous=NORMAL")
             return self._apply_locked(items)
         finally:
+            if relaxed and writer is self._writer:  # not replaced by _write_failed (opened FULL)
+                writer.execute("PRAGMA synchronous=FULL")
             self._write_lock.release()
 
     def _apply_locked(self, items: Sequence[Any]) -> list[Any]:

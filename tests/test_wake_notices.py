@@ -73,6 +73,7 @@ def test_an_idle_worker_wakes_at_once_for_a_message_answered_from_another_proces
     execution = flows.start("ask")
     waiting = lambda: flows.store.list_messages(status="waiting", execution_id=execution)  # noqa: E731
     wait_until(lambda: waiting() and flows.get(execution).status == "WAITING", "the execution waited", proc)
+    run_quick(flows, proc)  # the worker has claimed since the execution parked, and gone idle
     began = time.monotonic()
     flows.respond(waiting()[0].id, {"value": 7})
     wait_until(lambda: flows.get(execution).ended, "the execution ended after its answer", proc)

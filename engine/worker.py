@@ -100,6 +100,7 @@ class Worker:
         self._changes = 0  # commits by other connections seen so far (Store.wait_for_change)
         self._listen_error: StoreError | None = None  # what stopped the listening thread, for the loop to raise
         self._listening: threading.Event | None = None  # set to stop the listening thread
+        self._listener_thread: threading.Thread | None = None
         self._running: dict[str, Activation] = {}
         self._suspect: str | None = None  # an execution whose last activation died: it runs alone
         self._interrupts = Interrupts()
@@ -235,9 +236,12 @@ class Worker:
 
     def _listen(self) -> None:
         """Start the thread that turns the store's change notices into wake-ups, unless it runs."""
-        if self._listening is None:
+        if self._listening is None or self._listener_thread is None or not self._listener_thread.is_alive():
             self._listening = threading.Event()
-            threading.Thread(target=self._listener, args=(self._listening,), name="listener", daemon=True).start()
+            self._listener_thread = threading.Thread(
+                target=self._listener, args=(self._listening,), name="listener", daemon=True
+            )
+            self._listener_thread.start()
 
     def _listener(self, stop: threading.Event) -> None:
         while not stop.is_set():

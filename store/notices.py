@@ -30,7 +30,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 
-from store.errors import StoreClosedError
+from store.errors import StoreClosedError, StoreError
 from store.model import Commit, CommitResult
 
 #: Abstract socket names start with this, then the file's name (Linux).
@@ -118,8 +118,14 @@ class Notices:
         with self._lock:
             if self._closed:
                 raise StoreClosedError(f"the database was closed before waiting for changes ({self.folder})")
-            os.makedirs(self.folder, mode=0o700, exist_ok=True)
-            made = self._local.listener = Listener(self.folder)
+            try:
+                os.makedirs(self.folder, mode=0o700, exist_ok=True)
+                made = self._local.listener = Listener(self.folder)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot listen for wake-up notices in {self.folder}: {exc.strerror or exc}; make the "
+                    "database's folder writable (or, outside Linux, its path shorter than about 80 characters)"
+                ) from exc
             self._listeners.append(made)
         self._local.held = _Held()
         weakref.finalize(self._local.held, self._drop, made)

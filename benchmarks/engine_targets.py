@@ -141,7 +141,7 @@ target("wake, one process: p50 ≤ 0.5 ms", "wake", "engine, one process", FULL,
        "p50: child's last line → parent", 0.5, if_missed=WAKE_ONE)
 target("wake, two processes: p50 ≤ 10 ms (child on the other worker)", "wake",
        "engine, child on another process", FULL, "p50: child's last line → parent", 10)
-target("wake, message from another process: p50 ≤ 2× one raw FULL commit", "wake",
+target("wake, message from another process: p50 ≤ 2× one raw FULL commit (between its trials)", "wake",
        "engine, message from another process", FULL, "p50: answerer's last line → parent", 2,
        on_ratio=True, if_missed=WAKE_MESSAGE)
 target("children: parent + 200 children ≤ 0.1 s", "children", "engine", FULL,

@@ -7,19 +7,23 @@ results through its own Engine, as a user's script or the CLI would.
 
 from __future__ import annotations
 
+import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from benchmarks.engine_common import GROUP, levels, row, run_proc, workers
 from benchmarks.engine_proc import FLOWS
 from benchmarks.harness import Context, Durability, Row, Stats, percentile, register
-from benchmarks.raw_sqlite import COMMIT
+from benchmarks.raw_sqlite import ROW_BYTES, fresh_db
+from benchmarks.raw_sqlite import SUBJECT as RAW
 from engine.api import Engine
 
+#: The reference row of the message wake: raw commits timed between its trials.
+RAW_COMMIT = "commit (1 row), between the message trials"
 #: Seconds of random delay before a child's last line or an answer (a random phase).
 POLL = 0.005
 #: Seconds a wake child waits before its last line, so its parent is parked by then.
@@ -62,6 +66,17 @@ def _message_trial(engine: Engine) -> dict[str, Any]:
     return dict(engine.get(parent).output_value)
 
 
+def _raw_commit_ms(conn: sqlite3.Connection, trial: int) -> float:
+    """ms per commit of 3 raw commits of one ~200-byte row (as the ``limit`` row's)."""
+    body = os.urandom(ROW_BYTES)
+    start = time.perf_counter()
+    for seq in range(trial * 3, trial * 3 + 3):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events VALUES (?, ?, ?)", ("k", seq, body))
+        conn.execute("COMMIT")
+    return (time.perf_counter() - start) / 3 * 1e3
+
+
 def _wake_rows(subject: str, sync: Durability, latencies_s: list[float],
                waker: str = "child's", reference: Row | None = None) -> list[Row]:
     ms = [s * 1e3 for s in latencies_s]
@@ -70,11 +85,7 @@ def _wake_rows(subject: str, sync: Durability, latencies_s: list[float],
             percentile(ms, q), min(ms), max(ms), len(ms), "engine")
         for q in (50, 99)
     ]
-    if reference is None:
-        return rows
-    in_ms = replace(reference, unit="ms", median=reference.median / 1e3, min=reference.min / 1e3,
-                    max=reference.max / 1e3)
-    return [r.against(in_ms) for r in rows]
+    return rows if reference is None else [r.against(reference) for r in rows]
 
 
 @register("wake", group=GROUP, kind="engine")
@@ -97,7 +108,9 @@ def engine_wake(ctx: Context) -> list[Row]:
     before) at a random 0..5 ms moment after the parent parked; the answer's commit sends
     a wake-up notice (store.notices: a datagram to each worker's unix socket named in
     `<db>-wake/`) that the parent's `engine worker` (default safety-net poll, 1 s) waits
-    for; the message rows give their ratio to one raw commit (1 row) of the same run.
+    for. Before each message trial this process times 3 raw commits (as the `limit` row's
+    commit (1 row), into one file beside the database): the message rows give their ratio
+    to the median of those, taken in the same minutes as the trials.
     Workers run with the default --poll (1 s, the safety net). Rows give p50 and p99
     (linear interpolation), min and max of the trials."""
     trials = ctx.size(50, 10, 3)
@@ -112,7 +125,12 @@ def engine_wake(ctx: Context) -> list[Row]:
                 _child_trial(engine, 0.0, SETTLE)  # warm-up
                 one = [_child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
                 _message_trial(engine)
-                message = [_message_trial(engine)["latency"] for _ in range(trials)]
+                message, raw = [], []
+                limit = fresh_db(directory, sync)
+                for trial in range(trials):  # the limit beside each trial: this machine's load varies by the minute
+                    raw.append(_raw_commit_ms(limit, trial))
+                    message.append(_message_trial(engine)["latency"])
+                limit.close()
             with workers(db, sync, 2, concurrency=1):
                 two: list[float] = []
                 dropped = 0
@@ -131,8 +149,8 @@ def engine_wake(ctx: Context) -> list[Row]:
             engine.close()
         rows += _wake_rows("engine, one process", sync, one)
         rows += _wake_rows("engine, child on another process", sync, two)
-        rows += _wake_rows("engine, message from another process", sync, message, "answerer's",
-                           ctx.reference(COMMIT, sync))
+        commit = Row.of("wake", RAW, sync, RAW_COMMIT, "ms", Stats.of(raw), "reference")
+        rows += [commit, *_wake_rows("engine, message from another process", sync, message, "answerer's", commit)]
     return rows
 
 

@@ -66,18 +66,20 @@ class Listener:
 
     def wait(self, timeout: float) -> bool:
         """Whether a notice came within ``timeout`` seconds (all pending ones are taken).
-        Raises ``StoreClosedError`` once the store was closed."""
-        ready = select.select([self._sock], [], [], max(timeout, 0.0))[0]
+        Raises ``StoreClosedError`` once the store was closed (even by another thread meanwhile)."""
+        try:
+            ready = select.select([self._sock], [], [], max(timeout, 0.0))[0]
+            if ready and not self._closed:
+                while self._sock.recv(64, socket.MSG_DONTWAIT):
+                    pass
+        except BlockingIOError:  # all taken
+            pass
+        except (OSError, ValueError):  # closed under this wait (a closed socket's fileno is -1)
+            if not self._closed:
+                raise
         if self._closed:
             raise StoreClosedError(f"the database was closed while waiting for changes ({self.file})")
-        if not ready:
-            return False
-        try:
-            while self._sock.recv(64, socket.MSG_DONTWAIT):
-                pass
-        except BlockingIOError:
-            pass
-        return True
+        return bool(ready)
 
     def close(self) -> None:
         """Stop listening: a ``wait`` in another thread returns at once (and raises)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from store.dialect import Conn
 from store.attempts import CLAIM_COUNTS
+from store.dialect import Conn
 
 
 def claim(conn: Conn, owner: str, limit: int, expires: float, now: float) -> list[tuple[str, int]]:

@@ -181,8 +181,10 @@ class Commit(msgspec.Struct):
 
 class CommitResult(msgspec.Struct):
     """Executions this commit made runnable (so an in-process worker can start them now),
-    and those of them it leased to the committer as (id, fence)."""
+    and those of them it leased to the committer as (id, fence); for a fenced commit, when
+    the committer's lease expires (as the commit found it: held until then)."""
 
     runnable: list[str] = []
     claimed: list[tuple[str, int]] = []
     status: str | None = None
+    lease_expires: float | None = None

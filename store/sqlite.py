@@ -452,15 +452,22 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             raise self._write_failed(exc) from exc
         try:
-            for item in items:
-                conn.execute("SAVEPOINT unit")
+            if len(items) == 1:  # alone in its transaction: a refused unit rolls back the whole of it
                 try:
-                    result = apply_commit(conn, item) if isinstance(item, Commit) else item(conn)
-                except (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
-                    conn.execute("ROLLBACK TO unit")
-                    result = exc
-                conn.execute("RELEASE unit")
-                results.append(result)
+                    results.append(_apply(conn, items[0]))
+                except _REFUSED as exc:
+                    conn.execute("ROLLBACK")
+                    return [exc]
+            else:
+                for item in items:
+                    conn.execute("SAVEPOINT unit")
+                    try:
+                        result = _apply(conn, item)
+                    except _REFUSED as exc:
+                        conn.execute("ROLLBACK TO unit")
+                        result = exc
+                    conn.execute("RELEASE unit")
+                    results.append(result)
             fault_point("commit.before")
             conn.execute("COMMIT")
             fault_point("commit.after")
@@ -473,6 +480,14 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             raise
         return results
+
+
+#: What one unit of a batch may raise and still leave the others to commit.
+_REFUSED = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError)
+
+
+def _apply(conn: sqlite3.Connection, item: Any) -> Any:
+    return apply_commit(conn, item) if isinstance(item, Commit) else item(conn)
 
 
 def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:

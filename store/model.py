@@ -145,7 +145,9 @@ class ConnectorWrite(msgspec.Struct, frozen=True):
 
 class Claim(msgspec.Struct, frozen=True):
     """Lease what a commit makes runnable to the committing worker in the same
-    transaction (up to ``limit``), saving the wake-up a separate claim would cost."""
+    transaction (up to ``limit``), saving the wake-up a separate claim would cost; a
+    commit that releases the lease (its activation is over) also leases queued
+    executions up to ``limit``, saving the separate claim transaction."""
 
     owner: str
     lease_seconds: float

@@ -6,7 +6,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from store import values
+from store import leases, values
 from store.errors import LeaseLostError
 from store.events import (
     FORMAT_VERSION,
@@ -177,8 +177,14 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
             conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
     if pause_requested:
         pause_at_commit(conn, eid, now, result)
-    if c.claim is not None and result.runnable:
-        _claim_runnable(conn, c.claim, now, result)
+    if c.claim is not None:
+        if result.runnable:
+            _claim_runnable(conn, c.claim, now, result)
+        free = c.claim.limit - len(result.claimed)
+        if c.release_lease and free > 0:  # the activation is over: its slot takes queued work now
+            result.claimed += leases.claim(
+                conn, c.claim.owner, free, now + c.claim.lease_seconds, now, queued_only=True
+            )
     return result
 
 

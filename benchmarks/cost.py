@@ -28,6 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 WORKLOAD = Path(__file__).resolve().with_name("cost_workload.py")
 RESULTS = Path(__file__).resolve().with_name("RESULTS.md")
+#: Where the instructions go and what was tried (written by hand), kept in the section.
+NOTES = Path(__file__).resolve().with_name("cost_notes.md")
 #: The engine's packages: compiled to bytecode before measuring, so that no run pays for it.
 PACKAGES = ("engine", "store", "flow_api", "cli")
 
@@ -167,9 +169,13 @@ def section(columns: list[tuple[str, dict[str, Count]]], command: str) -> str:
         "sequential `this.step` calls with a trivial body; *short*, N executions of a flow making "
         "one trivial step each, created before the measured process starts (creating them is not "
         "counted). The worker's poll interval and lease are long enough that it wakes only when a "
-        "commit tells it to, so the count moves by well under 1% between runs "
-        "(PYTHONHASHSEED=0). Instructions are not time: a syscall (fsync) or a wait on a lock "
+        "commit tells it to, and time-driven housekeeping (file checks, schedules, cancel checks) "
+        "is made rare, so the count depends little on how slowly the run goes under valgrind: "
+        "between runs *steps* moves by about 1%, *short* by up to 4% (whether the worker's loop "
+        "or the ending commit leases the next execution depends on thread timing). PYTHONHASHSEED=0. "
+        "Instructions are not time: a syscall (fsync) or a wait on a lock "
         "counts for little, so read these beside the wall-clock rows above.",
+        *(["", NOTES.read_text().strip()] if NOTES.exists() else []),
         END,
     ])
 

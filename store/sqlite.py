@@ -497,7 +497,3 @@ def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:
         "database is locked": "another process holds the write lock for too long",
     }.get(str(exc), "check the database file")
     return StoreError(f"cannot write to database {path}: {exc}; {hint}. Nothing from this write was recorded.")
-
-
-
-

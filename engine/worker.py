@@ -17,7 +17,8 @@ time limit, or whose execution was cancelled, is interrupted at its next line
 (``engine.activity``, ``engine.interrupts``).
 
 Schedules: each tick past the time ``engine.schedules.fire_due`` named, the worker fires
-the due slots of every schedule (at most every 0.5 s, and at each next slot).
+the due slots of every schedule (at most every 0.5 s, and at each next slot); the git
+syncs of the slots it takes run in a thread of their own (``engine.git_actions``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from engine import attempts, schedules
+from engine import attempts, git_actions, schedules
 from engine.activation import run_handler
-from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
+from engine.activity import (
+    ABANDONED,
+    CANCELLED,
+    DEFAULT_ACTIVATION_TIMEOUT,
+    TIMEOUT,
+    Activation,
+)
 from engine.clock import Clock, system_clock
-from engine.connections import run_connection
+from engine.connection_runner import run_connection
 from engine.decision import Decision
 from engine.errors import error_info, text_of
 from engine.flows import FlowLoader, FlowLoadError
@@ -43,10 +50,15 @@ from engine.interrupts import ActivationInterrupted, Interrupts
 from engine.live import StoreLive
 from engine.observer import WorkerObserver
 from engine.replay import ReplayContext
-from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
-from store.model import Claim, Commit, CommitResult, ExecutionRow
 from store.base import Store
-from store.errors import DatabaseReplacedError, LeaseLostError, StoreClosedError, StoreError
+from store.errors import (
+    DatabaseReplacedError,
+    LeaseLostError,
+    StoreClosedError,
+    StoreError,
+)
+from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
+from store.model import Claim, Commit, CommitResult, ExecutionRow, Status
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +113,7 @@ class Worker:
         self._to_hand_back: list[tuple[str, int]] = []
         self._secrets: dict[str, dict[str, Any]] = {}
         self._schedules_at = 0.0  # when to look for due schedules next (engine.schedules)
+        self._git_syncs = git_actions.SlotSyncs(store)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -142,6 +155,7 @@ class Worker:
                     self._stop.wait(pause)
         finally:
             self._stopping = True
+            self._git_syncs.close(ABANDON_GRACE)
             if self._abandon:
                 self._abandon_all()
             else:
@@ -184,7 +198,7 @@ class Worker:
                     self._to_hand_back[:0] = hand_back
                 raise
         if now >= self._schedules_at:
-            fired, self._schedules_at = schedules.fire_due(self.store, now)
+            fired, self._schedules_at = schedules.fire_due(self.store, now, self._git_syncs.submit)
             if fired:
                 self.notify()
         with self._wakeup:
@@ -219,7 +233,7 @@ class Worker:
             self._checked_version, self._last_lease_check = version, now
             statuses = self.store.statuses(act.execution_id for act in running)
             for act in running:
-                if act.stop is None and statuses.get(act.execution_id) != "RUNNING":
+                if act.stop is None and statuses.get(act.execution_id) != Status.RUNNING:
                     act.stop = CANCELLED
         for act in running:
             act.watch(self._interrupts, now)
@@ -315,7 +329,7 @@ class Worker:
         log.error("execution %s: %s", execution_id, what, exc_info=not isinstance(exc, (SystemExit, KeyboardInterrupt)))
         try:
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:
                 self.store.release_leases([(execution_id, fence)], note=attempts.note(row, self.owner, what))
         except StoreError as failure:  # its lease expires instead; the next claim counts the attempt
             log.error("execution %s: %s", execution_id, failure)
@@ -333,22 +347,22 @@ class Worker:
         if row is None:
             return
         seq = decision.events[-1].seq + 1 if decision.events else row.last_seq + 1
-        ended = ExecutionEnded("ENDED_ERROR", message, decision.output_value or {}, info)
+        ended = ExecutionEnded(Status.ENDED_ERROR, message, decision.output_value or {}, info)
         end = Decision(
             "end", [*decision.events, Event(seq, self.clock(), ended, decision.line)], creates=decision.creates,
-            status="ENDED_ERROR", message=message, output_value=decision.output_value or {},
+            status=Status.ENDED_ERROR, message=message, output_value=decision.output_value or {},
         )
         try:
             self._commit(execution_id, fence, end)
         except LeaseLostError:  # interrupted inside the engine's bookkeeping: record the end alone
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:
                 self._commit(execution_id, fence, self._end(row, message, info))
 
     def _end(self, row: ExecutionRow, message: str, info: ErrorInfo) -> Decision:
         output = row.output_value if isinstance(row.output_value, dict) else {}
-        event = Event(row.last_seq + 1, self.clock(), ExecutionEnded("ENDED_ERROR", message, output, info))
-        return Decision("end", [event], status="ENDED_ERROR", message=message, output_value=output)
+        event = Event(row.last_seq + 1, self.clock(), ExecutionEnded(Status.ENDED_ERROR, message, output, info))
+        return Decision("end", [event], status=Status.ENDED_ERROR, message=message, output_value=output)
 
     def _alone(self, execution_id: str, fence: int) -> bool:
         """Run this execution alone: its last activation died, perhaps taking its worker
@@ -372,7 +386,7 @@ class Worker:
         row = self.store.get_execution(execution_id)
         if row is None:
             raise LeaseLostError(f"execution {execution_id} vanished")
-        if row.fence != fence or row.status != "RUNNING" or (row.lease_expires or 0) <= self.clock():
+        if row.fence != fence or row.status != Status.RUNNING or (row.lease_expires or 0) <= self.clock():
             # claimed again, or the lease ran out while this waited for a thread: another worker may run it
             raise LeaseLostError(f"execution {execution_id}: the lease was lost before this activation began")
         if self.observer is not None:
@@ -421,7 +435,7 @@ class Worker:
     def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
         if decision.kind == "aborted":
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":  # a write failed, lease still held
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:  # a write failed, lease still held
                 self._hand_back(execution_id, fence)
             return
         self._release_slot(execution_id, fence)  # free once committed: offer it to this commit's claim
@@ -432,10 +446,10 @@ class Worker:
         if decision.kind == "end":
             commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
         elif decision.kind == "suspend":
-            commit.status, commit.wake_at, commit.wait = "WAITING", decision.wake_at, decision.wait
+            commit.status, commit.wake_at, commit.wait = Status.WAITING, decision.wake_at, decision.wait
             commit.wait_message = decision.message_id
         elif decision.kind == "halt":
-            commit.status, commit.message = "HALTED", decision.message
+            commit.status, commit.message = Status.HALTED, decision.message
             log.error("%s", decision.message)
         self._committed(self.store.commit(commit), commit.events)
 

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
+from store.dialect import Conn
 from store.attempts import CLAIM_COUNTS
 
 
 _EXPIRED_OR_DUE = (
-    "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < :now "
-    "UNION ALL SELECT id FROM executions WHERE status = 'WAITING' AND wake_at <= :now UNION ALL "
+    "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_expires < ?3 "
+    "UNION ALL SELECT id FROM executions WHERE status = 'WAITING' AND wake_at <= ?3 UNION ALL "
 )
 _QUEUED = (
     "SELECT * FROM (SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NOT NULL ORDER BY wake_at) "
     "UNION ALL SELECT id FROM executions WHERE status = 'QUEUED' AND wake_at IS NULL"
 )
 _CLAIM = (
-    "UPDATE executions SET status = 'RUNNING', lease_owner = :owner, lease_expires = :expires, "
-    f"fence = fence + 1, {CLAIM_COUNTS}, started_at = coalesce(started_at, :now) WHERE id IN ("
-    "{} LIMIT :limit) RETURNING id, fence"
+    "UPDATE executions SET status = 'RUNNING', lease_owner = ?1, lease_expires = ?2, "
+    f"fence = fence + 1, {CLAIM_COUNTS}, started_at = coalesce(started_at, ?3) WHERE id IN ("
+    "{} LIMIT ?4) RETURNING id, fence"
 )
 _CLAIM_ANY = _CLAIM.format(_EXPIRED_OR_DUE + _QUEUED)
 _CLAIM_QUEUED = _CLAIM.format(_QUEUED)
 
 
 def claim(
-    conn: sqlite3.Connection, owner: str, limit: int, expires: float, now: float, *, queued_only: bool = False,
+    conn: Conn, owner: str, limit: int, expires: float, now: float, *, queued_only: bool = False,
 ) -> list[tuple[str, int]]:
     """Lease up to ``limit`` runnable executions: lease expired, timer due, or queued
     (only queued ones with ``queued_only``: no clock decides which those are).
@@ -39,12 +39,12 @@ def claim(
     """
     rows = conn.execute(
         _CLAIM_QUEUED if queued_only else _CLAIM_ANY,
-        {"owner": owner, "expires": expires, "now": now, "limit": limit},
+        (owner, expires, now, limit),
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 
-def renew(conn: sqlite3.Connection, held: Sequence[tuple[str, int]], expires: float) -> list[str]:
+def renew(conn: Conn, held: Sequence[tuple[str, int]], expires: float) -> list[str]:
     """Move the expiry of leases still held to ``expires``; returns the ids whose lease was lost."""
     lost = []
     for execution_id, fence in held:
@@ -55,3 +55,8 @@ def renew(conn: sqlite3.Connection, held: Sequence[tuple[str, int]], expires: fl
         if cur.rowcount == 0:
             lost.append(execution_id)
     return lost
+
+
+def claim_queued(conn: Conn, owner: str, limit: int, expires: float, now: float) -> list[tuple[str, int]]:
+    """``claim`` of queued executions only: what a commit that ends an activation leases."""
+    return claim(conn, owner, limit, expires, now, queued_only=True)

@@ -88,6 +88,8 @@ def _reads(method: M) -> M:
 class SqliteStore:
     """Executions, events, flows, settings, waits and leases in one SQLite file."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL") -> None:
         synchronous = synchronous.upper()
         if synchronous not in SYNCHRONOUS_LEVELS:
@@ -306,7 +308,7 @@ class SqliteStore:
 
     @_reads
     def list_messages(self, *, status: str | None = None, execution_id: str | None = None) -> list[MessageRow]:
-        clauses, params = ["1"], []
+        clauses, params = ["1 = 1"], []
         for column, value in (("status", status), ("execution_id", execution_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -371,14 +373,13 @@ class SqliteStore:
 
     def commit(self, commit: Commit) -> CommitResult:
         """Apply one execution's decision atomically; raises LeaseLostError if fenced out."""
-        result: CommitResult = self._group.submit(commit)
-        return result
+        return self._group.submit(commit)  # type: ignore[no-any-return]
 
     def save_setting(self, write: SettingWrite) -> None:
         """Write a setting outside any execution (from the CLI)."""
         self.transaction(lambda conn: write_setting(conn, write, time.time()))
 
-    # -- control from outside (the SQL is in store.control) -------------------------
+    # -- control by a user (the SQL is in store.control) -------------------------
 
     def start_execution(self, execution_id: str, now: float) -> str:
         return self.transaction(lambda conn: control.start(conn, execution_id, now))
@@ -482,12 +483,11 @@ class SqliteStore:
         return results
 
 
-#: What one unit of a batch may raise and still leave the others to commit.
-_REFUSED = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError)
+_REFUSED = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError)  # one unit alone
 
 
 def _apply(conn: sqlite3.Connection, item: Any) -> Any:
-    return apply_commit(conn, item) if isinstance(item, Commit) else item(conn)
+    return apply_commit(conn, item, time.time(), leases.claim_queued) if isinstance(item, Commit) else item(conn)
 
 
 def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from store import leases, values
+from store.dialect import Conn
+from store import values
 from store.errors import LeaseLostError
 from store.events import (
     FORMAT_VERSION,
@@ -32,10 +31,13 @@ from store.model import (
     SettingWrite,
     WaitSpec,
 )
-from store.pausing import pause_at_commit
+from store.markers import pause_at_commit
 from store.search_index import index_events
 
 EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
+
+#: A backend's claim of queued executions: (conn, owner, limit, lease expiry, now) -> (id, fence) pairs.
+ClaimQueued = Callable[[Conn, str, int, float, float], list[tuple[str, int]]]
 INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
 
 #: ``wake_at`` of a QUEUED execution orders the claims: the time it became runnable for an
@@ -44,7 +46,7 @@ INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
 #: through the ``(status, wake_at)`` index, so a child never waits behind a backlog of new work.
 
 
-def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> None:
+def insert_execution(conn: Conn, new: NewExecution, at: float) -> None:
     at = new.created_at or at
     started = ExecutionStarted(FORMAT_VERSION, new.flow, new.flow_version, new.input_value, new.parent_id, new.name)
     conn.execute(
@@ -61,19 +63,19 @@ def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> 
     )
 
 
-def write_setting(conn: sqlite3.Connection, write: SettingWrite, at: float) -> None:
+def write_setting(conn: Conn, write: SettingWrite, at: float) -> None:
     if write.delete:
         conn.execute("DELETE FROM settings WHERE name = ?", (write.name,))
     else:
         conn.execute(
             "INSERT INTO settings VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-            "value = excluded.value, description = coalesce(excluded.description, description), "
+            "value = excluded.value, description = coalesce(excluded.description, settings.description), "
             "updated_at = excluded.updated_at",
             (write.name, values.encode(write.value), write.description, at),
         )
 
 
-def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:
+def _append(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
     if not events:
         return
     first = events[0].seq
@@ -86,7 +88,7 @@ def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]
     _insert_events(conn, execution_id, events)
 
 
-def _insert_events(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:
+def _insert_events(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
     """The rows of ``events``, their text in the search index and the dependency edges of their waits."""
     if len(events) == 1:  # the common case (one step): no executemany machinery
         e = events[0]
@@ -103,7 +105,7 @@ def _insert_events(conn: sqlite3.Connection, execution_id: str, events: Sequence
             )
 
 
-def _fenced_append(conn: sqlite3.Connection, c: Commit, result: CommitResult) -> bool:
+def _fenced_append(conn: Conn, c: Commit, result: CommitResult) -> bool:
     """Check that ``c``'s writer still holds the lease (noting its expiry in ``result``)
     and append its events, in one statement when there are events; returns whether a
     pause was requested meanwhile (`engine pause` while it ran: it pauses at this commit)."""
@@ -129,8 +131,11 @@ def _fenced_append(conn: sqlite3.Connection, c: Commit, result: CommitResult) ->
     return bool(row[2])
 
 
-def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
-    now = time.time()
+def apply_commit(conn: Conn, c: Commit, now: float, claim_queued: ClaimQueued | None = None) -> CommitResult:
+    """Apply one execution's decision at ``now`` (the time its rows record); raises
+    ``LeaseLostError`` when its lease was lost. ``claim_queued`` (the backend's claim of
+    queued executions, if it offers one) lets a commit that releases the lease lease the
+    committing worker's next work in the same transaction (``Claim``)."""
     eid = c.execution_id
     result = CommitResult()
     if c.fence is not None:
@@ -181,14 +186,12 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
         if result.runnable:
             _claim_runnable(conn, c.claim, now, result)
         free = c.claim.limit - len(result.claimed)
-        if c.release_lease and free > 0:  # the activation is over: its slot takes queued work now
-            result.claimed += leases.claim(
-                conn, c.claim.owner, free, now + c.claim.lease_seconds, now, queued_only=True
-            )
+        if c.release_lease and free > 0 and claim_queued is not None:  # the activation is over: its slot is free
+            result.claimed += claim_queued(conn, c.claim.owner, free, now + c.claim.lease_seconds, now)
     return result
 
 
-def _claim_runnable(conn: sqlite3.Connection, claim: Claim, now: float, result: CommitResult) -> None:
+def _claim_runnable(conn: Conn, claim: Claim, now: float, result: CommitResult) -> None:
     for eid in result.runnable[: claim.limit]:
         row = conn.execute(
             "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, fence = fence + 1, "
@@ -209,7 +212,7 @@ _SET_STATUS_AND_OUTPUT = _SET_STATUS.format(", output_value = ?")
 
 
 def _set_status(
-    conn: sqlite3.Connection, eid: str, status: str, message: str | None, wake_at: float | None,
+    conn: Conn, eid: str, status: str, message: str | None, wake_at: float | None,
     now: float, result: CommitResult, output: bytes = UNSET,
 ) -> None:
     """Change the status (and, given ``output``, the encoded output value) in one statement."""
@@ -227,7 +230,7 @@ def _set_status(
         _wake_waiters(conn, eid, status in FAILED_STATUSES, now, result)
 
 
-def waiting_on(conn: sqlite3.Connection, waiter: str, targets: Sequence[str]) -> list[str]:
+def waiting_on(conn: Conn, waiter: str, targets: Sequence[str]) -> list[str]:
     """Those of ``targets`` that wait, directly or through others, for ``waiter``: waiting
     for them would never end (a deadlock)."""
     marks = ",".join("?" * len(targets))
@@ -241,7 +244,7 @@ def waiting_on(conn: sqlite3.Connection, waiter: str, targets: Sequence[str]) ->
     return [r[0] for r in rows]
 
 
-def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: float) -> str:
+def _register_wait(conn: Conn, waiter: str, wait: WaitSpec, now: float) -> str:
     """Record the wait (its dependency edges came with its WaitStarted event); QUEUED if it
     is satisfied already, or would close a cycle of waits (the waiter then sees the
     deadlock when it looks again)."""
@@ -262,7 +265,7 @@ def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: f
     return "WAITING"
 
 
-def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, now: float, result: CommitResult) -> None:
+def _wake_waiters(conn: Conn, target: str, failed: bool, now: float, result: CommitResult) -> None:
     """``target`` ended: count it for every waiter and make runnable those now satisfied."""
     waiters = conn.execute("DELETE FROM wait_targets WHERE target_id = ? RETURNING waiter_id", (target,)).fetchall()
     for (waiter,) in waiters:
@@ -284,7 +287,7 @@ def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, now: floa
                 result.runnable.append(waiter)
 
 
-def _cancel_tree(conn: sqlite3.Connection, root: str, now: float, result: CommitResult) -> None:
+def _cancel_tree(conn: Conn, root: str, now: float, result: CommitResult) -> None:
     """Cancel ``root`` and its descendants that have not ended, recording it in each log."""
     pending = [root]
     while pending:

@@ -3,7 +3,7 @@ instructions per durable step and per short execution, counted by callgrind.
 
 A measure that noise cannot move: on a shared machine wall-clock and CPU-time figures
 swing by tens of percent, while the number of instructions a fixed workload executes
-moves by well under one. Each workload (``benchmarks/cost_workload.py``) is prepared
+moves by a few percent at most. Each workload (``benchmarks/cost_workload.py``) is prepared
 natively, then run by one embedded worker (concurrency 1) under
 ``valgrind --tool=callgrind``; it is run at N and at 2N units and the difference is
 divided by N, so the process's start-up (interpreter, imports, opening the database,

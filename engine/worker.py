@@ -426,7 +426,8 @@ class Worker:
                 if act is not None:
                     act.started = self.clock()
                 return True
-        self.store.release_leases([(execution_id, fence)])
+        with self._interrupts.shielded():  # an interrupt landing in a write it leads would fail its batch-mates' too
+            self.store.release_leases([(execution_id, fence)])
         return False
 
     def activate(self, execution_id: str, fence: int) -> Decision:

@@ -464,15 +464,22 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             raise self._write_failed(exc) from exc
         try:
-            for item in items:
-                conn.execute("SAVEPOINT unit")
+            if len(items) == 1:  # alone in its transaction: a refused unit rolls back the whole of it
                 try:
-                    result = apply_commit(conn, item, time.time()) if isinstance(item, Commit) else item(conn)
-                except (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
-                    conn.execute("ROLLBACK TO unit")
-                    result = exc
-                conn.execute("RELEASE unit")
-                results.append(result)
+                    results.append(_apply(conn, items[0]))
+                except _REFUSED as exc:
+                    conn.execute("ROLLBACK")
+                    return [exc]
+            else:
+                for item in items:
+                    conn.execute("SAVEPOINT unit")
+                    try:
+                        result = _apply(conn, item)
+                    except _REFUSED as exc:
+                        conn.execute("ROLLBACK TO unit")
+                        result = exc
+                    conn.execute("RELEASE unit")
+                    results.append(result)
             fault_point("commit.before")
             conn.execute("COMMIT")
             fault_point("commit.after")
@@ -487,6 +494,13 @@ class SqliteStore:
         return results
 
 
+_REFUSED = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError)  # one unit alone
+
+
+def _apply(conn: sqlite3.Connection, item: Any) -> Any:
+    return apply_commit(conn, item, time.time(), leases.claim_queued) if isinstance(item, Commit) else item(conn)
+
+
 def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:
     hint = {
         "database or disk is full": "free disk space",
@@ -494,7 +508,3 @@ def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:
         "database is locked": "another process holds the write lock for too long",
     }.get(str(exc), "check the database file")
     return StoreError(f"cannot write to database {path}: {exc}; {hint}. Nothing from this write was recorded.")
-
-
-
-

@@ -29,6 +29,7 @@ from engine.activation import suspend_decision
 from engine.activity import Activation
 from engine.clock import Clock
 from engine.decision import Decision, Suspended
+from engine.errors import EngineError
 from engine.flows import LoadedFlow
 from engine.interrupts import Interrupts
 from engine.live import StoreLive
@@ -61,7 +62,7 @@ def size_from_env(environ: Mapping[str, str] = os.environ) -> int:
     except ValueError:
         size = -1
     if size < 0:
-        raise ValueError(f"{ENV}={value!r} is not a number of handlers to keep parked; set it to 0 (off) or a positive integer")
+        raise EngineError(f"{ENV}={value!r} is not a number of handlers to keep parked; set it to 0 (off) or a positive integer")
     return size
 
 

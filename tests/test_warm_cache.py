@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from click.testing import Result
 
 from engine import control, warm
 from engine.api import Engine
@@ -236,9 +237,19 @@ def test_a_cancelled_execution_discards_its_parked_handler(tmp_path: Path) -> No
         eng.close()
 
 
-def test_the_cache_size_comes_from_the_environment() -> None:
+def test_the_cache_size_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, run_cli: Callable[..., Result], engine: Engine
+) -> None:
     assert warm.size_from_env({}) == warm.DEFAULT_SIZE
     assert warm.size_from_env({"ENGINE_WARM_CACHE": "0"}) == 0
-    assert warm.size_from_env({"ENGINE_WARM_CACHE": "3"}) == 3
-    with pytest.raises(ValueError, match="ENGINE_WARM_CACHE='lots' is not a number"):
-        warm.size_from_env({"ENGINE_WARM_CACHE": "lots"})
+    assert engine.worker().warm_cache.size == warm.DEFAULT_SIZE
+    monkeypatch.setenv("ENGINE_WARM_CACHE", "3")
+    assert engine.worker().warm_cache.size == 3
+    assert engine.worker(warm_cache=0).warm_cache.size == 0
+    monkeypatch.setenv("ENGINE_WARM_CACHE", "lots")
+    result = run_cli("ls")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: ENGINE_WARM_CACHE='lots' is not a number of handlers to keep parked; "
+        "set it to 0 (off) or a positive integer\n"
+    )

@@ -14,19 +14,29 @@ from typing import Any
 
 import click
 
+from cli import connectors as _connectors  # noqa: F401  (engine connectors)
 from cli import control as _control  # noqa: F401  (start, pause, resume, cancel, retry, fork)
 from cli import db as _db  # noqa: F401  (engine db backup, engine db check)
 from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
-from cli import outside as _outside  # noqa: F401  (messages, connectors)
+from cli import messages as _messages  # noqa: F401  (engine messages)
 from cli import schedules as _schedules  # noqa: F401  (engine schedules)
 from cli import serve as _serve  # noqa: F401  (engine serve, tokens, webhooks)
-from cli.app import CONCURRENCY, LEASE_SECONDS, POLL_SECONDS, FiniteRange, cli, json_option, parse_inputs, pass_engine
+from cli.app import (
+    CONCURRENCY,
+    LEASE_SECONDS,
+    POLL_SECONDS,
+    FiniteRange,
+    cli,
+    json_option,
+    parse_inputs,
+    pass_engine,
+)
 from cli.determinism import report_findings, strict_option
 from cli.inspect_render import check_lines
 from cli.render import echo_json, print_table
 from cli.supervise import child_argv, leave, run_in_process, supervise, supervise_option
-from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
 from engine import git_sync
+from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
 from engine.api import Engine
 from engine.attempts import DEFAULT_MAX_ATTEMPTS
 from engine.determinism import scan_directory, scan_file, scan_flow
@@ -36,6 +46,8 @@ from engine.script_graph import script_graph, to_dot, to_mermaid, to_text
 from engine.views import execution_dict
 from store.errors import StoreError
 from store.flow_origins import FlowOrigins
+from store.git_actions import GitSource
+from store.model import Status
 
 __all__ = ["cli", "main"]
 
@@ -83,13 +95,13 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
         if _unfinished(row):
             sys.exit(code or 1)
         _show_result(row, as_json)
-        sys.exit(0 if row.status == "ENDED_SUCCESS" else 1)
+        sys.exit(0 if row.status == Status.ENDED_SUCCESS else 1)
     w = engine.worker()
     row, stopped = run_in_process(w, lambda: engine.run_until_ended(execution_id, on_message=_hint_answer, worker=w))
     if stopped and _unfinished(row):
         leave(w, 130)
     _show_result(row, as_json)
-    leave(w, 0 if row.status == "ENDED_SUCCESS" else 1)
+    leave(w, 0 if row.status == Status.ENDED_SUCCESS else 1)
 
 
 def _supervised(engine: Engine, worker_args: list[str], max_attempts: int, done: Callable[[], bool]) -> int:
@@ -98,7 +110,7 @@ def _supervised(engine: Engine, worker_args: list[str], max_attempts: int, done:
 
 def _unfinished(row: Any) -> bool:
     """Whether the worker stopped before the execution ended or halted (and say so)."""
-    if row.ended or row.status == "HALTED":
+    if row.ended or row.status == Status.HALTED:
         return False
     click.echo(f"engine: stopped before execution {row.id} ended; it is {row.status}: "
                f"`engine worker` runs it on, `engine cancel {row.id}` drops it", err=True)
@@ -109,7 +121,7 @@ def _show_result(row: Any, as_json: bool) -> None:
     if as_json:
         echo_json(execution_dict(row))
     else:
-        click.echo(f"{row.id} {row.status}" + (f": {row.message}" if row.message else ""), err=row.status != "ENDED_SUCCESS")
+        click.echo(f"{row.id} {row.status}" + (f": {row.message}" if row.message else ""), err=row.status != Status.ENDED_SUCCESS)
         if row.output_value:
             click.echo(json.dumps(row.output_value, indent=2, default=repr))
 
@@ -176,13 +188,18 @@ def flows_sync(engine: Engine, directory: str | None, repo: str | None, ref: str
     Calls in their source that differ between runs are warned about first."""
     if (directory is None) == (repo is None):
         raise click.UsageError("give a DIRECTORY or --git REPO (one of them)")
+    def scan(folder: str | Path) -> None:
+        report_findings(scan_directory(folder), strict, "no flow was registered")
+
     if repo is None:
         assert directory is not None
-        synced, commit = _sync(engine, directory, strict), None
+        scan(directory)
+        synced, commit = engine.sync_flows(directory), None
     else:
-        with git_sync.checkout(repo, ref, folder) as (commit, checked_out):
-            synced = _sync(engine, str(checked_out), strict, git_sync.origin(repo, commit, checked_out))
-            git_sync.record(engine.store, synced, repo, commit)
+        commit, synced = git_sync.sync_commit(engine.store, GitSource(repo, ref, folder), check=scan)
+    for check in check_synced(engine, synced):
+        for line in check_lines(check, after_sync=True):
+            click.echo(line, err=True)
     if as_json:
         echo_json([{"name": s.name, "project": s.project, "version": s.version, "changed": s.changed}
                    | ({"git_commit": commit} if commit else {}) for s in synced])
@@ -190,15 +207,6 @@ def flows_sync(engine: Engine, directory: str | None, repo: str | None, ref: str
     for s in synced:
         click.echo(f"{'updated' if s.changed else 'unchanged':9} {s.project}/{s.name} {s.version[:12]}"
                    + (f" (git {commit[:12]})" if commit else ""))
-
-
-def _sync(engine: Engine, directory: str, strict: bool, origin: Callable[[Path], str] | None = None) -> list[Any]:
-    report_findings(scan_directory(directory), strict, "no flow was registered")
-    synced = engine.sync_flows(directory, origin=origin)
-    for check in check_synced(engine, synced):
-        for line in check_lines(check, after_sync=True):
-            click.echo(line, err=True)
-    return synced
 
 
 @flows.command("ls")
@@ -213,7 +221,8 @@ def flows_ls(engine: Engine, as_json: bool) -> None:
         echo_json(rows)
     else:
         print_table(["name", "project", "version", "path", "git commit"],
-                    [[r["name"], r["project"], r["version"][:12], r["path"], (r["git_commit"] or "-")[:12]] for r in rows])
+                    [[f.name, f.project, f.version[:12], f.path, (commits.get(f.version) or "-")[:12]]
+                     for f in engine.store.list_flows()])
 
 
 @flows.command("graph")

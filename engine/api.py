@@ -15,10 +15,10 @@ from engine.forms import FormError, validate_response
 from engine.ids import new_id
 from engine.worker import Worker
 from store import values
-from store.events import Event
-from store.model import ConnectorWrite, ExecutionRow, MessageRow, NewExecution
 from store.base import Store
 from store.errors import StoreError
+from store.events import Event
+from store.model import ConnectorWrite, ExecutionRow, MessageRow, NewExecution, Status
 from store.open import open_store
 
 DEFAULT_DB = ".engine/engine.db"
@@ -50,11 +50,9 @@ class Engine:
 
     # -- flows -------------------------------------------------------------------
 
-    def sync_flows(
-        self, directory: str | Path, *, keep_projects: bool = False, origin: Callable[[Path], str] | None = None,
-    ) -> list[SyncedFlow]:
+    def sync_flows(self, directory: str | Path, *, keep_projects: bool = False) -> list[SyncedFlow]:
         """Register every flow script in ``directory`` (see ``engine.flows.sync_directory``)."""
-        return sync_directory(self.store, directory, keep_projects=keep_projects, origin=origin)
+        return sync_directory(self.store, directory, keep_projects=keep_projects)
 
     def register_flow(self, name: str, source: str, project: str = "default") -> str:
         return self.store.put_flow(check_flow_name(name), source, project=project)
@@ -80,7 +78,7 @@ class Engine:
         self.store.create_execution(
             NewExecution(
                 id=execution_id, flow=flow, flow_version=found.version, input_value=encoded,
-                status="QUEUED" if run else "PAUSED", name=name, project=found.project,
+                status=Status.QUEUED if run else Status.PAUSED, name=name, project=found.project,
             ),
             time.time(),
         )
@@ -158,12 +156,12 @@ class Engine:
 
         def finished() -> bool:
             row = self.store.get_execution(execution_id)
-            if row is not None and row.status == "WAITING" and on_message is not None:
+            if row is not None and row.status == Status.WAITING and on_message is not None:
                 for message in self.store.list_messages(status="waiting", execution_id=execution_id):
                     if message.id not in seen:
                         seen.add(message.id)
                         on_message(message)
-            return row is None or row.ended or row.status == "HALTED"
+            return row is None or row.ended or row.status == Status.HALTED
 
         try:
             worker.run(until=finished, max_store_failures=3)

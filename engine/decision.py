@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from flow_api.exceptions import LifecycleSignal
 from store.events import ErrorInfo, Event, ExecutionEnded
-from store.model import NewExecution, WaitSpec
+from store.model import NewExecution, Status, WaitSpec
 
 
 class Suspended(LifecycleSignal):
@@ -37,6 +37,10 @@ class ActivationAborted(LifecycleSignal):
     """This worker lost the execution's lease (or it was cancelled): stop, commit nothing."""
 
 
+#: What an activation can decide (``Decision.kind``).
+DecisionKind = Literal["end", "suspend", "halt", "exhausted", "aborted", "interrupted"]
+
+
 class Decision(msgspec.Struct):
     """The result of running a handler once.
 
@@ -47,7 +51,7 @@ class Decision(msgspec.Struct):
     ``events`` are the new events not committed yet.
     """
 
-    kind: str
+    kind: DecisionKind
     events: list[Event] = []
     creates: list[NewExecution] = []
     status: str | None = None
@@ -65,6 +69,6 @@ def ended_in_error(
 ) -> Decision:
     """End the execution ENDED_ERROR with ``message`` at ``seq``, after what ``before``
     (an interrupted activation) recorded, if given."""
-    ended = Event(seq, at, ExecutionEnded("ENDED_ERROR", message, output, info), before.line if before else 0)
+    ended = Event(seq, at, ExecutionEnded(Status.ENDED_ERROR, message, output, info), before.line if before else 0)
     events, creates = ([*before.events, ended], before.creates) if before else ([ended], [])
-    return Decision("end", events, creates=creates, status="ENDED_ERROR", message=message, output_value=output)
+    return Decision("end", events, creates=creates, status=Status.ENDED_ERROR, message=message, output_value=output)

@@ -37,7 +37,7 @@ from engine.observer import WorkerObserver
 from engine.replay import ReplayContext
 from store.base import Store
 from store.errors import StoreError
-from store.model import ExecutionRow
+from store.model import ExecutionRow, Status
 
 #: The environment variable that sets the cache size (0: off).
 ENV = "ENGINE_WARM_CACHE"
@@ -108,7 +108,7 @@ class Parked:
         """Whether this worker's claim with ``fence``, of the execution now at ``row``, is
         the first since the handler parked, with the log where it left it."""
         return (
-            fence == row.fence == self.fence + 1 and row.last_seq == self.last_seq and row.status == "RUNNING"
+            fence == row.fence == self.fence + 1 and row.last_seq == self.last_seq and row.status == Status.RUNNING
             and (row.lease_expires or 0) > now and row.attempts <= 1
         )
 
@@ -154,7 +154,7 @@ class WarmCache:
         if self._parked and now - self._swept_at >= SWEEP_EVERY:
             self._swept_at = now
             found = statuses(self.ids())
-            self.discard(eid for eid in list(found) if found[eid] not in ("WAITING", "QUEUED", "RUNNING"))
+            self.discard(eid for eid in list(found) if found[eid] not in (Status.WAITING, Status.QUEUED, Status.RUNNING))
 
     def remove(self, parked: Parked) -> None:
         """Forget ``parked`` (not woken: its own thread calls this)."""

@@ -17,7 +17,8 @@ time limit, or whose execution was cancelled, is interrupted at its next line
 (``engine.activity``, ``engine.interrupts``).
 
 Schedules: each tick past the time ``engine.schedules.fire_due`` named, the worker fires
-the due slots of every schedule (at most every 0.5 s, and at each next slot).
+the due slots of every schedule (at most every 0.5 s, and at each next slot); the git
+syncs of the slots it takes run in a thread of their own (``engine.git_actions``).
 """
 
 from __future__ import annotations
@@ -32,12 +33,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from engine import attempts, schedules
-from engine import warm
+from engine import attempts, git_actions, schedules, warm
 from engine.activation import run_handler
-from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
+from engine.activity import (
+    ABANDONED,
+    CANCELLED,
+    DEFAULT_ACTIVATION_TIMEOUT,
+    TIMEOUT,
+    Activation,
+)
 from engine.clock import Clock, system_clock
-from engine.connections import run_connection
+from engine.connection_runner import run_connection
 from engine.decision import Decision, ended_in_error
 from engine.errors import error_info, text_of
 from engine.flows import FlowLoader, FlowLoadError
@@ -46,10 +52,15 @@ from engine.live import StoreLive
 from engine.observer import WorkerObserver
 from engine.replay import ReplayContext
 from engine.warm import Run, WarmCache
-from store.events import ErrorInfo, Event, replay_history
-from store.model import Claim, Commit, CommitResult, ExecutionRow
 from store.base import Store
-from store.errors import DatabaseReplacedError, LeaseLostError, StoreClosedError, StoreError
+from store.errors import (
+    DatabaseReplacedError,
+    LeaseLostError,
+    StoreClosedError,
+    StoreError,
+)
+from store.events import ErrorInfo, Event, replay_history
+from store.model import Claim, Commit, CommitResult, ExecutionRow, Status
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +103,7 @@ class Worker:
         self.loader = loader or FlowLoader(store)
         self.observer = observer
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        #: Handlers parked at their wait, to go on without a replay when woken here (``engine.warm``);
-        #: each keeps its thread, but no more than ``concurrency`` activations run at once.
+        #: Handlers parked at their wait (``engine.warm``); at most ``concurrency`` activations run at once.
         self.warm_cache = WarmCache(warm.size_from_env() if warm_cache is None else warm_cache)
         self._pool = ThreadPoolExecutor(max_workers=concurrency + self.warm_cache.size, thread_name_prefix="activation")
         self._carriers = threading.Semaphore(concurrency)
@@ -109,6 +119,7 @@ class Worker:
         self._to_hand_back: list[tuple[str, int]] = []
         self._secrets: dict[str, dict[str, Any]] = {}
         self._schedules_at = 0.0  # when to look for due schedules next (engine.schedules)
+        self._git_syncs = git_actions.SlotSyncs(store)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -151,6 +162,7 @@ class Worker:
         finally:
             self._stopping = True
             self.warm_cache.discard(self.warm_cache.ids())
+            self._git_syncs.close(ABANDON_GRACE)
             if self._abandon:
                 self._abandon_all()
             else:
@@ -193,7 +205,7 @@ class Worker:
                     self._to_hand_back[:0] = hand_back
                 raise
         if now >= self._schedules_at:
-            fired, self._schedules_at = schedules.fire_due(self.store, now)
+            fired, self._schedules_at = schedules.fire_due(self.store, now, self._git_syncs.submit)
             if fired:
                 self.notify()
         with self._wakeup:
@@ -229,7 +241,7 @@ class Worker:
             self._checked_version, self._last_lease_check = version, now
             statuses = self.store.statuses(act.execution_id for act in running)
             for act in running:
-                if act.stop is None and statuses.get(act.execution_id) != "RUNNING":
+                if act.stop is None and statuses.get(act.execution_id) != Status.RUNNING:
                     act.stop = CANCELLED
         for act in running:
             act.watch(self._interrupts, now)
@@ -299,9 +311,8 @@ class Worker:
     def _activate(self, execution_id: str, fence: int) -> None:
         run: Run | None = Run(execution_id, fence)
         with self._carriers:
-            while run is not None:
+            while run is not None:  # again when a handler parked here woke stale: replay it
                 self._activate_once(run)
-                # a handler parked here was woken under a new lease, but the execution changed meanwhile
                 run = None if run.replay_fence is None else Run(execution_id, run.replay_fence)
 
     def _activate_once(self, run: Run) -> None:
@@ -342,7 +353,7 @@ class Worker:
         log.error("execution %s: %s", execution_id, what, exc_info=not isinstance(exc, (SystemExit, KeyboardInterrupt)))
         try:
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:
                 self.store.release_leases([(execution_id, fence)], note=attempts.note(row, self.owner, what))
         except StoreError as failure:  # its lease expires instead; the next claim counts the attempt
             log.error("execution %s: %s", execution_id, failure)
@@ -365,7 +376,7 @@ class Worker:
             self._commit(execution_id, fence, end)
         except LeaseLostError:  # interrupted inside the engine's bookkeeping: record the end alone
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:
                 self._commit(execution_id, fence, self._end(row, message, info))
 
     def _end(self, row: ExecutionRow, message: str, info: ErrorInfo) -> Decision:
@@ -394,7 +405,7 @@ class Worker:
         row = self.store.get_execution(execution_id)
         if row is None:
             raise LeaseLostError(f"execution {execution_id} vanished")
-        if row.fence != fence or row.status != "RUNNING" or (row.lease_expires or 0) <= self.clock():
+        if row.fence != fence or row.status != Status.RUNNING or (row.lease_expires or 0) <= self.clock():
             # claimed again, or the lease ran out while this waited for a thread: another worker may run it
             raise LeaseLostError(f"execution {execution_id}: the lease was lost before this activation began")
         if self.observer is not None:
@@ -432,19 +443,15 @@ class Worker:
         )
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
         ctx.journal.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs
-        if run is not None and self.warm_cache.size:
-            resume = functools.partial(
-                warm.resume, self.store, self.clock, self.observer, self._activation, ctx=ctx, live=live, flow=flow
-            )
-            ctx.journal.park = functools.partial(
-                warm.park, self.warm_cache, run, ctx, interrupts=self._interrupts, carriers=self._carriers,
-                commit=self._commit_parked, resume=resume,
-            )
+        if run is not None and self.warm_cache.size:  # dict.get: atomic, no lock needed
+            resume = functools.partial(warm.resume, self.store, self.clock, self.observer, self._running.get,
+                                       ctx=ctx, live=live, flow=flow)
+            ctx.journal.park = functools.partial(warm.park, self.warm_cache, run, ctx, interrupts=self._interrupts,
+                                                 carriers=self._carriers, commit=self._commit_parked, resume=resume)
         return run_handler(ctx, flow)
 
     def _commit_parked(self, run: Run, decision: Decision) -> bool:
-        """Commit the suspension of a handler that stays parked; False if that failed (the
-        error kept in ``run.failure``: ``_activate_once`` handles it as if the handler returned)."""
+        """Commit a parked handler's suspension; False if that failed (``run.failure`` says why)."""
         try:
             self._commit(run.execution_id, run.fence, decision)
         except BaseException as exc:
@@ -455,10 +462,6 @@ class Worker:
         self.notify()  # its slot is free (``_commit``): look for work
         return True
 
-    def _activation(self, execution_id: str) -> Activation | None:
-        with self._wakeup:
-            return self._running.get(execution_id)
-
     def _hand_back(self, execution_id: str, fence: int) -> None:
         """The database failed this activation (disk full, read-only): not the flow's
         doing, so its lease goes back uncounted, as soon as the database takes writes."""
@@ -468,7 +471,7 @@ class Worker:
     def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
         if decision.kind == "aborted":
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":  # a write failed, lease still held
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:  # a write failed, lease still held
                 self._hand_back(execution_id, fence)
             return
         self._release_slot(execution_id, fence)  # free once committed: offer it to this commit's claim
@@ -479,10 +482,10 @@ class Worker:
         if decision.kind == "end":
             commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
         elif decision.kind == "suspend":
-            commit.status, commit.wake_at, commit.wait = "WAITING", decision.wake_at, decision.wait
+            commit.status, commit.wake_at, commit.wait = Status.WAITING, decision.wake_at, decision.wait
             commit.wait_message = decision.message_id
         elif decision.kind == "halt":
-            commit.status, commit.message = "HALTED", decision.message
+            commit.status, commit.message = Status.HALTED, decision.message
             log.error("%s", decision.message)
         self._committed(self.store.commit(commit), commit.events)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
+from store.dialect import Conn
 from store.attempts import CLAIM_COUNTS
 
 
-def claim(conn: sqlite3.Connection, owner: str, limit: int, expires: float, now: float) -> list[tuple[str, int]]:
+def claim(conn: Conn, owner: str, limit: int, expires: float, now: float) -> list[tuple[str, int]]:
     """Lease up to ``limit`` runnable executions: lease expired, timer due, or queued.
 
     Expired leases and due timers come first, so a crashed worker's executions and
@@ -31,7 +31,7 @@ def claim(conn: sqlite3.Connection, owner: str, limit: int, expires: float, now:
     return [(r[0], r[1]) for r in rows]
 
 
-def renew(conn: sqlite3.Connection, held: Sequence[tuple[str, int]], expires: float) -> list[str]:
+def renew(conn: Conn, held: Sequence[tuple[str, int]], expires: float) -> list[str]:
     """Move the expiry of leases still held to ``expires``; returns the ids whose lease was lost."""
     lost = []
     for execution_id, fence in held:

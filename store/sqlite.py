@@ -88,6 +88,8 @@ def _reads(method: M) -> M:
 class SqliteStore:
     """Executions, events, flows, settings, waits and leases in one SQLite file."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL") -> None:
         synchronous = synchronous.upper()
         if synchronous not in SYNCHRONOUS_LEVELS:
@@ -306,7 +308,7 @@ class SqliteStore:
 
     @_reads
     def list_messages(self, *, status: str | None = None, execution_id: str | None = None) -> list[MessageRow]:
-        clauses, params = ["1"], []
+        clauses, params = ["1 = 1"], []
         for column, value in (("status", status), ("execution_id", execution_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -378,7 +380,7 @@ class SqliteStore:
         """Write a setting outside any execution (from the CLI)."""
         self.transaction(lambda conn: write_setting(conn, write, time.time()))
 
-    # -- control from outside (the SQL is in store.control) -------------------------
+    # -- control by a user (the SQL is in store.control) -------------------------
 
     def start_execution(self, execution_id: str, now: float) -> str:
         return self.transaction(lambda conn: control.start(conn, execution_id, now))
@@ -455,7 +457,7 @@ class SqliteStore:
             for item in items:
                 conn.execute("SAVEPOINT unit")
                 try:
-                    result = apply_commit(conn, item) if isinstance(item, Commit) else item(conn)
+                    result = apply_commit(conn, item, time.time()) if isinstance(item, Commit) else item(conn)
                 except (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
                     conn.execute("ROLLBACK TO unit")
                     result = exc

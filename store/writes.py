@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Sequence
 
+from store.dialect import Conn
 from store import values
 from store.errors import LeaseLostError
 from store.events import (
@@ -32,7 +31,7 @@ from store.model import (
     SettingWrite,
     WaitSpec,
 )
-from store.pausing import pause_at_commit
+from store.markers import pause_at_commit
 from store.search_index import index_events
 
 EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
@@ -43,7 +42,7 @@ EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
 #: through the ``(status, wake_at)`` index, so a child never waits behind a backlog of new work.
 
 
-def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> None:
+def insert_execution(conn: Conn, new: NewExecution, at: float) -> None:
     at = new.created_at or at
     started = ExecutionStarted(FORMAT_VERSION, new.flow, new.flow_version, new.input_value, new.parent_id, new.name)
     conn.execute(
@@ -60,19 +59,19 @@ def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> 
     )
 
 
-def write_setting(conn: sqlite3.Connection, write: SettingWrite, at: float) -> None:
+def write_setting(conn: Conn, write: SettingWrite, at: float) -> None:
     if write.delete:
         conn.execute("DELETE FROM settings WHERE name = ?", (write.name,))
     else:
         conn.execute(
             "INSERT INTO settings VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-            "value = excluded.value, description = coalesce(excluded.description, description), "
+            "value = excluded.value, description = coalesce(excluded.description, settings.description), "
             "updated_at = excluded.updated_at",
             (write.name, values.encode(write.value), write.description, at),
         )
 
 
-def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:
+def _append(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
     if not events:
         return
     first = events[0].seq
@@ -94,8 +93,9 @@ def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]
             )
 
 
-def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
-    now = time.time()
+def apply_commit(conn: Conn, c: Commit, now: float) -> CommitResult:
+    """Apply one execution's decision at ``now`` (the time its rows record); raises
+    ``LeaseLostError`` when its lease was lost."""
     eid = c.execution_id
     pause_requested = False
     if c.fence is not None:
@@ -147,7 +147,7 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
     return result
 
 
-def _claim_runnable(conn: sqlite3.Connection, claim: Claim, now: float, result: CommitResult) -> None:
+def _claim_runnable(conn: Conn, claim: Claim, now: float, result: CommitResult) -> None:
     for eid in result.runnable[: claim.limit]:
         row = conn.execute(
             "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, fence = fence + 1, "
@@ -159,7 +159,7 @@ def _claim_runnable(conn: sqlite3.Connection, claim: Claim, now: float, result: 
 
 
 def _set_status(
-    conn: sqlite3.Connection, eid: str, status: str, message: str | None, wake_at: float | None,
+    conn: Conn, eid: str, status: str, message: str | None, wake_at: float | None,
     now: float, result: CommitResult,
 ) -> None:
     ended = status in ENDED_STATUSES
@@ -177,7 +177,7 @@ def _set_status(
         _wake_waiters(conn, eid, status in FAILED_STATUSES, now, result)
 
 
-def waiting_on(conn: sqlite3.Connection, waiter: str, targets: Sequence[str]) -> list[str]:
+def waiting_on(conn: Conn, waiter: str, targets: Sequence[str]) -> list[str]:
     """Those of ``targets`` that wait, directly or through others, for ``waiter``: waiting
     for them would never end (a deadlock)."""
     marks = ",".join("?" * len(targets))
@@ -191,7 +191,7 @@ def waiting_on(conn: sqlite3.Connection, waiter: str, targets: Sequence[str]) ->
     return [r[0] for r in rows]
 
 
-def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: float) -> str:
+def _register_wait(conn: Conn, waiter: str, wait: WaitSpec, now: float) -> str:
     """Record the wait (its dependency edges came with its WaitStarted event); QUEUED if it
     is satisfied already, or would close a cycle of waits (the waiter then sees the
     deadlock when it looks again)."""
@@ -212,7 +212,7 @@ def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: f
     return "WAITING"
 
 
-def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, now: float, result: CommitResult) -> None:
+def _wake_waiters(conn: Conn, target: str, failed: bool, now: float, result: CommitResult) -> None:
     """``target`` ended: count it for every waiter and make runnable those now satisfied."""
     waiters = conn.execute("SELECT waiter_id FROM wait_targets WHERE target_id = ?", (target,)).fetchall()
     for (waiter,) in waiters:
@@ -235,7 +235,7 @@ def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, now: floa
     conn.execute("DELETE FROM wait_targets WHERE target_id = ?", (target,))
 
 
-def _cancel_tree(conn: sqlite3.Connection, root: str, now: float, result: CommitResult) -> None:
+def _cancel_tree(conn: Conn, root: str, now: float, result: CommitResult) -> None:
     """Cancel ``root`` and its descendants that have not ended, recording it in each log."""
     pending = [root]
     while pending:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.connections import connection_spec
+from engine.connection_runner import connection_spec
 from engine.connectors import mask_secrets
-from outside_support import engine_process, http_server, only_child, outside, run_process  # noqa: F401
+from connection_support import engine_process, http_server, only_child, outside, run_process  # noqa: F401
 
 
 def new_secret(label: str) -> str:

@@ -1,22 +1,22 @@
-"""Pausing from outside: control markers in the log, and the pause a RUNNING execution
-takes at its next commit point.
+"""Control markers in the log: appending one (which also fences out the worker holding
+the lease), and the pause a RUNNING execution takes at its next commit point.
 
 ``engine pause`` cannot stop a handler mid-flight, so for a RUNNING execution it only
 sets ``executions.pause_requested``; the commit that next writes for that execution
 (a step's result, a child created, a suspension) applies the pause in the same
-transaction. Kept apart from ``store/control.py`` so ``store/writes.py`` can call it
-without an import cycle.
+transaction (``store/writes.py``), and the control operations (``store/control.py``)
+append their markers here.
 """
 
 from __future__ import annotations
 
-import sqlite3
 
+from store.dialect import Conn
 from store.events import Body, ExecutionControlled, encode_body, kind_of
 from store.model import ENDED_STATUSES, CommitResult
 
 
-def append_marker(conn: sqlite3.Connection, execution_id: str, body: Body, now: float) -> int:
+def append_marker(conn: Conn, execution_id: str, body: Body, now: float) -> int:
     """Append ``body`` after the last event of ``execution_id``; returns its seq.
 
     Also bumps the fence: a worker holding the old lease can no longer commit.
@@ -32,7 +32,7 @@ def append_marker(conn: sqlite3.Connection, execution_id: str, body: Body, now: 
     return int(seq)
 
 
-def pause_at_commit(conn: sqlite3.Connection, execution_id: str, now: float, result: CommitResult) -> None:
+def pause_at_commit(conn: Conn, execution_id: str, now: float, result: CommitResult) -> None:
     """A pause was requested while ``execution_id`` ran: apply it after this commit.
 
     A suspension (WAITING) keeps its waits and timer for ``resume``; an activation

@@ -242,6 +242,7 @@ def test_the_cache_size_comes_from_the_environment(
 ) -> None:
     assert warm.size_from_env({}) == warm.DEFAULT_SIZE
     assert warm.size_from_env({"ENGINE_WARM_CACHE": "0"}) == 0
+    monkeypatch.delenv("ENGINE_WARM_CACHE", raising=False)  # the suite also runs with it set to 0
     assert engine.worker().warm_cache.size == warm.DEFAULT_SIZE
     monkeypatch.setenv("ENGINE_WARM_CACHE", "3")
     assert engine.worker().warm_cache.size == 3

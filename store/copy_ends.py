@@ -22,8 +22,9 @@ from store.dialect import translate
 from store.errors import StoreError
 from store.open import open_store
 from store.pg_sql import DB_NOW
-from store.pg_url import connection_error, without_password
-from store.sqlite import SqliteStore
+from store.pg_schema import ensure_schema
+from store.pg_url import connection_error, masked, without_password
+from store.schema import SchemaError
 from store.write_lock import WriteLock
 
 #: Rows read or written at a time: a log of any length is copied in bounded memory.
@@ -124,13 +125,22 @@ class PostgresEnd(CopyEnd):
     """A PostgreSQL database; reads stream through a server-side cursor, writes through ``COPY``."""
 
     def __init__(self, url: str) -> None:
-        import psycopg
-
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError(f"cannot open database {masked(url)}: psycopg is not installed; "
+                             "pip install 'durable-engine[postgres]'") from None
         self.url, self.where = url, without_password(url)
         try:
-            self._conn = psycopg.connect(url, connect_timeout=10)
+            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise connection_error(url, exc, "connect to") from exc
+        try:
+            ensure_schema(self._conn, self.where)
+        except (SchemaError, psycopg.Error) as exc:
+            self._conn.close()
+            raise StoreError(f"cannot use database {self.where}: {' '.join(str(exc).split())}") from exc
+        self._conn.autocommit = False
         self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self._cursors = 0
 
@@ -185,7 +195,7 @@ def _values(named: bool, params: Sequence[Any]) -> Any:
 
 
 def file_of(url: str) -> str | None:
-    """The SQLite file a ``--db`` value names (None: a PostgreSQL URL)."""
+    """The SQLite file a ``--db`` value names (None: a URL of another scheme)."""
     if url.lower().startswith("sqlite:///"):
         return url[len("sqlite:///"):]
     return None if "://" in url else url
@@ -208,6 +218,8 @@ def open_end(url: str, *, must_exist: bool) -> CopyEnd:
     path = file_of(url)
     if must_exist and path is not None and not os.path.exists(path):
         raise StoreError(f"database {path} does not exist; give the path of an existing database (the --db of its workers)")
-    store = open_store(url)
+    if path is None and url.partition("://")[0].lower() in ("postgresql", "postgres"):
+        return PostgresEnd(url)
+    store = open_store(url)  # a SQLite file; any other scheme is refused in one line, as for --db
     store.close()
-    return SqliteEnd(store.path) if isinstance(store, SqliteStore) else PostgresEnd(url)
+    return SqliteEnd(store.path)

@@ -12,6 +12,7 @@ engine (reads go on). Both see one consistent moment of the database.
 
 from __future__ import annotations
 
+import abc
 import os
 import sqlite3
 import time
@@ -31,27 +32,32 @@ from store.write_lock import WriteLock
 BATCH = 2000
 
 
-class CopyEnd:
+class CopyEnd(abc.ABC):
     """One database of a copy; ``where`` names it for people (never with a password)."""
 
     where: str
 
+    @abc.abstractmethod
     def begin(self, lock: bool, tables: Sequence[str]) -> None:
         """Start the transaction; with ``lock`` no other process commits until it ends."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Sequence[Any]]:
         """The rows of ``sql`` (in the shared SQL of ``store.dialect``), read in batches."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first row of ``sql``, or None."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def columns(self, table: str) -> list[str]:
         """The columns of ``table``, as this database has them."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Add ``rows`` to ``table`` inside the transaction."""
         raise NotImplementedError
@@ -61,13 +67,19 @@ class CopyEnd:
         host's clock (0 for SQLite, whose workers use the host's clock)."""
         return 0.0
 
+    @abc.abstractmethod
     def commit(self) -> None:
+        """Make the transaction's writes durable and release the lock."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def rollback(self) -> None:
+        """Undo the transaction (if any) and release the lock."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def close(self) -> None:
+        """Undo what is not committed and close the connection."""
         raise NotImplementedError
 
 

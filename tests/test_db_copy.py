@@ -212,3 +212,43 @@ def test_verification_catches_a_copy_that_differs(kind, engine, db_path, tmp_pat
         message = str(caught.value)
         assert f"the event log of execution {eid} differs: 1 events with digest " in message
         assert "\n" not in message and "hunter2" not in message and message.endswith("copy again")
+
+
+def test_a_worker_that_starts_during_a_copy_waits_for_it(engine_argv, spawn, tmp_path, monkeypatch):
+    """A worker started while the copy runs blocks on SRC's lock (seen in pg_locks), so
+    the copy holds the execution as it was; the worker runs it once the copy is done."""
+    import store.copy
+
+    with fresh_postgres() as src:
+        source = Engine(src)
+        try:
+            (tmp_path / "napper.py").write_text(NAPPER)
+            source.register_file(tmp_path / "napper.py")
+            eid = source.start("napper", {"seconds": 0, "tag": "meanwhile"})
+            copy_table, workers = store.copy._copy_table, []
+
+            def blocked() -> bool:
+                return bool(source.store.read(lambda conn: conn.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                    "WHERE NOT l.granted AND d.datname = current_database()").fetchone()[0]))
+
+            def start_a_worker_first(*args: Any) -> int:
+                if not workers:
+                    with open(tmp_path / "worker.log", "wb") as log:
+                        workers.append(spawn(engine_argv("worker", "--until-idle", db=src), stdout=log,
+                                             stderr=subprocess.STDOUT))
+                    wait_until(blocked, "the worker to wait for the copy's lock", workers[0])
+                return copy_table(*args)
+
+            monkeypatch.setattr(store.copy, "_copy_table", start_a_worker_first)
+            report = copy_store(src, str(tmp_path / "copy.db"))
+            assert report.verified and report.copied["executions"] == 1
+            assert workers[0].wait(timeout=120) == 0, (tmp_path / "worker.log").read_text()
+            assert source.get(eid).status == "ENDED_SUCCESS"
+        finally:
+            source.close()
+    copied = Engine(str(tmp_path / "copy.db"))
+    try:
+        assert (copied.get(eid).status, copied.get(eid).fence, len(copied.history(eid))) == ("QUEUED", 0, 1)
+    finally:
+        copied.close()

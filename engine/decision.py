@@ -8,7 +8,7 @@ import msgspec
 
 from flow_api.exceptions import LifecycleSignal
 from store.events import ErrorInfo, Event, ExecutionEnded
-from store.model import NewExecution, Status, WaitSpec
+from store.model import Claim, Commit, ExecutionRow, NewExecution, Status, WaitSpec
 
 
 class Suspended(LifecycleSignal):
@@ -72,3 +72,24 @@ def ended_in_error(
     ended = Event(seq, at, ExecutionEnded(Status.ENDED_ERROR, message, output, info), before.line if before else 0)
     events, creates = ([*before.events, ended], before.creates) if before else ([ended], [])
     return Decision("end", events, creates=creates, status=Status.ENDED_ERROR, message=message, output_value=output)
+
+
+def ended_after(row: ExecutionRow, at: float, message: str, info: ErrorInfo) -> Decision:
+    """End ``row``'s execution ENDED_ERROR after its last event, keeping its output so far."""
+    output = row.output_value if isinstance(row.output_value, dict) else {}
+    return ended_in_error(row.last_seq + 1, at, message, info, output)
+
+
+def commit_of(decision: Decision, execution_id: str, fence: int, claim: Claim | None) -> Commit:
+    """The commit that records ``decision`` (not ``aborted``) and hands the lease back."""
+    commit = Commit(
+        execution_id, fence, events=decision.events, creates=decision.creates, release_lease=True, claim=claim,
+    )
+    if decision.kind == "end":
+        commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
+    elif decision.kind == "suspend":
+        commit.status, commit.wake_at, commit.wait = Status.WAITING, decision.wake_at, decision.wait
+        commit.wait_message = decision.message_id
+    elif decision.kind == "halt":
+        commit.status, commit.message = Status.HALTED, decision.message
+    return commit

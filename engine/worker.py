@@ -6,12 +6,10 @@ claim that sets a lease (owner, expiry, fencing counter). A worker that dies hol
 leases until they expire; then any worker claims those executions and replays them.
 
 Wake-up: a commit that makes executions runnable (a child ended, a child was created)
-notifies this process's worker at once. Other processes' commits are noticed by a thread
-that waits in ``Store.wait_for_change``: a commit that makes work runnable ends its wait
-at once (SQLite: a notice through ``store.notices``; PostgreSQL: ``NOTIFY``), any other
-commit when the wait ends, after ``poll_interval`` seconds (1 s by default, the safety
-net); ``version`` counts the changes seen. An idle worker sleeps until then, or until
-its next timer, lease expiry or schedule.
+notifies this process's worker at once; other processes' commits through
+``engine.change_listener`` (``version`` counts the changes seen). An idle worker sleeps
+until then, or until its next timer, lease expiry or schedule, at most ``poll_interval``
+(1 s by default, the safety net).
 
 Poison: an execution claimed again after ``max_attempts`` activations died without a
 decision is ended (``engine.attempts``); one whose last activation died runs alone,
@@ -38,16 +36,11 @@ from typing import Any
 
 from engine import attempts, git_actions, schedules, warm
 from engine.activation import run_handler
-from engine.activity import (
-    ABANDONED,
-    CANCELLED,
-    DEFAULT_ACTIVATION_TIMEOUT,
-    TIMEOUT,
-    Activation,
-)
+from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
+from engine.change_listener import ChangeListener
 from engine.clock import Clock, system_clock
 from engine.connection_runner import run_connection
-from engine.decision import Decision, ended_in_error
+from engine.decision import Decision, commit_of, ended_after, ended_in_error
 from engine.errors import error_info, text_of
 from engine.flows import FlowLoader, FlowLoadError
 from engine.interrupts import ActivationInterrupted, Interrupts
@@ -56,14 +49,9 @@ from engine.observer import WorkerObserver
 from engine.replay import ReplayContext
 from engine.warm import Run, WarmCache
 from store.base import Store
-from store.errors import (
-    DatabaseReplacedError,
-    LeaseLostError,
-    StoreClosedError,
-    StoreError,
-)
+from store.errors import DatabaseReplacedError, LeaseLostError, StoreClosedError, StoreError
 from store.events import ErrorInfo, Event, replay_history
-from store.model import Claim, Commit, CommitResult, ExecutionRow, Status
+from store.model import Claim, CommitResult, Status
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +103,7 @@ class Worker:
         self._carriers = threading.Semaphore(concurrency)
         self._wakeup = threading.Condition()
         self._notified = True
-        self._changes = 0  # commits by other connections seen so far (Store.wait_for_change)
-        self._listen_error: StoreError | None = None  # what stopped the listening thread, for the loop to raise
-        self._listening: threading.Event | None = None  # set to stop the listening thread
-        self._listener_thread: threading.Thread | None = None
+        self._listener = ChangeListener(store, poll_interval, self._wakeup)
         self._running: dict[str, Activation] = {}
         self._suspect: str | None = None  # an execution whose last activation died: it runs alone
         self._interrupts = Interrupts()
@@ -172,9 +157,7 @@ class Worker:
             self._stopping = True
             self.warm_cache.discard(self.warm_cache.ids())
             self._git_syncs.close(ABANDON_GRACE)
-            if self._listening is not None:
-                self._listening.set()  # the thread ends at its next wake-up
-                self._listening = None
+            self._listener.stop()
             if self._abandon:
                 self._abandon_all()
             else:
@@ -203,12 +186,11 @@ class Worker:
 
     def _tick(self, until_idle: bool) -> bool:
         """Claim what can run, renew leases, wait for news; True when idle and asked to stop then."""
-        self._listen()
+        self._listener.ensure_running()
         with self._wakeup:
-            error, self._listen_error = self._listen_error, None
-            version = self._changes
+            error = self._listener.take_error()
+            version = self._listener.changes
         if error is not None:
-            self._listening = None  # its thread ended: the next tick starts another
             raise error
         now = self.clock()
         with self._wakeup:
@@ -242,7 +224,7 @@ class Worker:
             return True
         with self._wakeup:
             self._wakeup.wait_for(
-                lambda: self._notified or self._changes != version or self._listen_error is not None,
+                lambda: self._notified or self._listener.changes != version or self._listener.error is not None,
                 self._sleep_for(now, due),
             )
         return False
@@ -255,31 +237,6 @@ class Worker:
             return min(self.poll_interval, LEASE_CHECK_EVERY)
         until = min(self._schedules_at, due if due is not None else self._schedules_at) - now
         return max(TIMER_SLACK, min(self.poll_interval, until))
-
-    def _listen(self) -> None:
-        """Start the thread that turns the store's change notices into wake-ups, unless it runs."""
-        if self._listening is None or self._listener_thread is None or not self._listener_thread.is_alive():
-            self._listening = threading.Event()
-            self._listener_thread = threading.Thread(
-                target=self._listener, args=(self._listening,), name="listener", daemon=True
-            )
-            self._listener_thread.start()
-
-    def _listener(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                changed = self.store.wait_for_change(self.poll_interval)
-            except StoreClosedError:  # this process is stopping
-                return
-            except StoreError as exc:  # the loop raises it
-                with self._wakeup:
-                    self._listen_error = None if stop.is_set() else exc
-                    self._wakeup.notify_all()
-                return
-            if changed:
-                with self._wakeup:
-                    self._changes += 1
-                    self._wakeup.notify_all()
 
     def _free(self) -> int:
         """Slots free for new claims (none while an execution runs alone); hold the lock."""
@@ -426,11 +383,7 @@ class Worker:
         except LeaseLostError:  # interrupted inside the engine's bookkeeping: record the end alone
             row = self.store.get_execution(execution_id)
             if row is not None and row.fence == fence and row.status == Status.RUNNING:
-                self._commit(execution_id, fence, self._end(row, message, info))
-
-    def _end(self, row: ExecutionRow, message: str, info: ErrorInfo) -> Decision:
-        output = row.output_value if isinstance(row.output_value, dict) else {}
-        return ended_in_error(row.last_seq + 1, self.clock(), message, info, output)
+                self._commit(execution_id, fence, ended_after(row, self.clock(), message, info))
 
     def _alone(self, execution_id: str, fence: int) -> bool:
         """Run this execution alone: its last activation died, perhaps taking its worker
@@ -463,7 +416,7 @@ class Worker:
         if row.attempts > self.max_attempts:
             message = attempts.gave_up_message(row, self.max_attempts)
             log.error("%s", message)
-            return self._end(row, message, ErrorInfo("EngineException", message))
+            return ended_after(row, self.clock(), message, ErrorInfo("EngineException", message))
         if row.attempts > 1 and not self._alone(execution_id, fence):
             return Decision("aborted")
         with self._wakeup:
@@ -484,9 +437,9 @@ class Worker:
                 act.limit_from_flow(flow.module_globals, row.flow)
         except FlowLoadError as exc:
             message = f"{exc}; fix the flow and start a new execution"
-            return self._end(row, message, error_info(exc))
+            return ended_after(row, self.clock(), message, error_info(exc))
         except ValueError as exc:
-            return self._end(row, str(exc), error_info(exc))
+            return ended_after(row, self.clock(), str(exc), error_info(exc))
         live = StoreLive(
             self.store, self.clock, execution_id, fence, self._claim_request, self._committed, self._secrets,
             self._interrupts.shielded,
@@ -525,18 +478,9 @@ class Worker:
                 self._hand_back(execution_id, fence)
             return
         self._release_slot(execution_id, fence)  # free once committed: offer it to this commit's claim
-        commit = Commit(
-            execution_id, fence, events=decision.events, creates=decision.creates, release_lease=True,
-            claim=self._claim_request(),
-        )
-        if decision.kind == "end":
-            commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
-        elif decision.kind == "suspend":
-            commit.status, commit.wake_at, commit.wait = Status.WAITING, decision.wake_at, decision.wait
-            commit.wait_message = decision.message_id
-        elif decision.kind == "halt":
-            commit.status, commit.message = Status.HALTED, decision.message
+        if decision.kind == "halt":
             log.error("%s", decision.message)
+        commit = commit_of(decision, execution_id, fence, self._claim_request())
         self._committed(self.store.commit(commit), commit.events)
 
     def _release_slot(self, execution_id: str, fence: int) -> None:

@@ -18,14 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from typing import Any, TypeVar, cast
 
-import msgspec
 
 from store import control, flows, leases, maintenance, reads, values
 from store.attempts import HAND_BACK
 from store.dbfiles import FileWatch, create_private
-from store.errors import DatabaseReplacedError, LeaseLostError, StoreError
+from store.errors import DatabaseReplacedError, StoreError
 from store.events import Event, ExecutionControlled
-from store.faults import fault_point
 from store.group_commit import GroupCommit
 from store.messages import (
     answer_message,
@@ -47,10 +45,10 @@ from store.model import (
 from store.notices import Notices, wakes_others
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
+from store.sqlite_batch import apply_batch, write_error
 from store.write_lock import WriteLock
 from store.writes import (
     EXECUTION_COLUMNS,
-    apply_commit,
     insert_execution,
     waiting_on,
     write_setting,
@@ -68,7 +66,7 @@ __all__ = ["SYNCHRONOUS_LEVELS", "DatabaseReplacedError", "SqliteStore", "StoreE
 
 def _reads(method: M) -> M:
     """Turn SQLite's error on a read of a damaged file into a ``StoreError`` that says so
-    (writes say it already, in ``_write_error``)."""
+    (writes say it already, in ``store.sqlite_batch.write_error``)."""
 
     @functools.wraps(method)
     def read(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
@@ -434,7 +432,7 @@ class SqliteStore:
             else:
                 self._writer.close()
                 self._writer = fresh
-        return _write_error(self.path, exc)
+        return write_error(self.path, exc)
 
     def _apply_batch(self, items: Sequence[Any]) -> list[Any]:
         try:
@@ -457,54 +455,7 @@ class SqliteStore:
             self._write_lock.release()
 
     def _apply_locked(self, items: Sequence[Any]) -> list[Any]:
-        conn = self._writer
-        results: list[Any] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            return apply_batch(self._writer, items)
         except sqlite3.DatabaseError as exc:
             raise self._write_failed(exc) from exc
-        try:
-            if len(items) == 1:  # alone in its transaction: a refused unit rolls back the whole of it
-                try:
-                    results.append(_apply(conn, items[0]))
-                except _REFUSED as exc:
-                    conn.execute("ROLLBACK")
-                    return [exc]
-            else:
-                for item in items:
-                    conn.execute("SAVEPOINT unit")
-                    try:
-                        result = _apply(conn, item)
-                    except _REFUSED as exc:
-                        conn.execute("ROLLBACK TO unit")
-                        result = exc
-                    conn.execute("RELEASE unit")
-                    results.append(result)
-            fault_point("commit.before")
-            conn.execute("COMMIT")
-            fault_point("commit.after")
-        except sqlite3.DatabaseError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise self._write_failed(exc) from exc
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return results
-
-
-_REFUSED = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError)  # one unit alone
-
-
-def _apply(conn: sqlite3.Connection, item: Any) -> Any:
-    return apply_commit(conn, item, time.time(), leases.claim_queued) if isinstance(item, Commit) else item(conn)
-
-
-def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:
-    hint = {
-        "database or disk is full": "free disk space",
-        "attempt to write a readonly database": "make the file and its folder writable",
-        "database is locked": "another process holds the write lock for too long",
-    }.get(str(exc), "check the database file")
-    return StoreError(f"cannot write to database {path}: {exc}; {hint}. Nothing from this write was recorded.")

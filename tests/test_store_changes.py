@@ -8,9 +8,8 @@ from store.model import SettingWrite
 from store.open import open_store
 
 
-def test_wait_for_change_sees_a_commit_of_another_connection(tmp_path):
-    db = str(tmp_path / "engine.db")
-    watcher, writer = open_store(db), open_store(f"sqlite:///{db}")
+def test_wait_for_change_sees_a_commit_of_another_connection(db_url):
+    watcher, writer = open_store(db_url), open_store(db_url)
     try:
         assert watcher.wait_for_change(0)  # a thread's first look: anything may be new
         assert not watcher.wait_for_change(0)

@@ -51,7 +51,7 @@ dispatch and replay (~8 ms). Of the imports, `engine.connectors` is ~50–65 ms:
 `engine/connectors/registry.py` imports every built-in connector at import time (`rest` →
 http.client + ssl, `smtp` → smtplib + email, `command`/`git` → subprocess, `postgres`,
 `sqlite`) and `importlib.metadata` (→ email.*) for plugins; it is reached from `engine.api`,
-`engine.worker` → `engine.connections`, and `engine.commands.messages`. A worker whose flows make
+`engine.worker` → `engine.connection_runner`, and `engine.commands.messages`. A worker whose flows make
 no connection needs none of it. Would close it: make `_BUILTINS` map names to
 `"module:Class"` strings imported in `get_connector`, and import `importlib.metadata` inside
 `_plugins()`. Measured with a stand-in registry of that shape: `import engine.api` 95 → 65 ms

@@ -21,6 +21,13 @@ from engine.errors import EngineError
 from store import values
 from store.errors import StoreError
 
+
+class _OneLineUsageError(click.ClickException):
+    """Bad usage said in one line (click's own adds the usage text); exits 2 like click's."""
+
+    exit_code = 2
+
+
 class EngineGroup(click.Group):
     """Turns engine errors and a command's usage errors into one line on stderr and a
     non-zero exit (2 for usage errors, as click has it)."""
@@ -38,9 +45,7 @@ class EngineGroup(click.Group):
         except click.UsageError as exc:
             path = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
             where = f"; see `engine {' '.join(path)} --help`" if path else ""
-            line = click.ClickException(exc.format_message().rstrip(".") + where)
-            line.exit_code = exc.exit_code
-            raise line from None
+            raise _OneLineUsageError(exc.format_message().rstrip(".") + where) from None
 
 
 class EngineOpener:

@@ -1,5 +1,5 @@
 """``engine tree/deps`` (how executions relate) and ``engine start/pause/resume/cancel/
-retry/fork`` (control from outside). Thin: each command calls one function of
+retry/fork`` (control by a user). Thin: each command calls one function of
 ``engine.graph`` or ``engine.control`` and renders its result."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from cli.app import cli, json_option, parse_inputs, pass_engine
 from cli.render import echo_json
 from engine import control, graph
 from engine.api import Engine
+from store.model import Status
 
 wait_option = click.option("--wait", is_flag=True, help="Run an embedded worker until the execution ends.")
 version_option = click.option(
@@ -52,7 +53,7 @@ def _report(engine: Engine, result: control.ControlResult, as_json: bool, wait: 
             click.echo(f"shares child {eid} read-only (it had ended at the cut)")
         if final is not None:
             click.echo(f"{final.id} {final.status}" + (f": {final.message}" if final.message else ""))
-    if final is not None and final.status != "ENDED_SUCCESS":
+    if final is not None and final.status != Status.ENDED_SUCCESS:
         sys.exit(1)
 
 

@@ -11,6 +11,14 @@ from typing import Any
 import click
 import msgspec
 
+from cli.app import (
+    CONCURRENCY,
+    EngineOpener,
+    cli,
+    json_option,
+    pass_engine,
+    pass_opener,
+)
 from cli.determinism import echo_findings, strict_option
 from cli.inspect_render import (
     check_lines,
@@ -19,9 +27,7 @@ from cli.inspect_render import (
     replay_lines,
     stream_line,
 )
-from cli.app import CONCURRENCY, EngineOpener, cli, json_option, pass_engine, pass_opener
 from cli.render import echo_json, echo_lines, format_time, print_table
-from engine.views import execution_dict
 from engine import debugger, views
 from engine import details as details_mod
 from engine.api import Engine
@@ -35,9 +41,9 @@ from engine.inspect import (
     recorded,
     replay_execution,
 )
+from engine.views import execution_dict
 from store.events import Event, ForkOrigin, LogRecorded
 from store.model import STATUSES
-
 
 
 def parse_since(text: str) -> float:

@@ -14,19 +14,29 @@ from typing import Any
 
 import click
 
+from cli import connectors as _connectors  # noqa: F401  (engine connectors)
 from cli import control as _control  # noqa: F401  (start, pause, resume, cancel, retry, fork)
 from cli import db as _db  # noqa: F401  (engine db backup, engine db check)
 from cli import inspect as _inspect  # noqa: F401  (ls, show, history, logs, replay, check, debug, export, dev)
-from cli import outside as _outside  # noqa: F401  (messages, connectors)
+from cli import messages as _messages  # noqa: F401  (engine messages)
 from cli import schedules as _schedules  # noqa: F401  (engine schedules)
 from cli import serve as _serve  # noqa: F401  (engine serve, tokens, webhooks)
-from cli.app import CONCURRENCY, LEASE_SECONDS, POLL_SECONDS, FiniteRange, cli, json_option, parse_inputs, pass_engine
+from cli.app import (
+    CONCURRENCY,
+    LEASE_SECONDS,
+    POLL_SECONDS,
+    FiniteRange,
+    cli,
+    json_option,
+    parse_inputs,
+    pass_engine,
+)
 from cli.determinism import report_findings, strict_option
 from cli.inspect_render import check_lines
 from cli.render import echo_json, print_table
 from cli.supervise import child_argv, leave, run_in_process, supervise, supervise_option
-from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
 from engine import git_sync
+from engine.activity import DEFAULT_ACTIVATION_TIMEOUT
 from engine.api import Engine
 from engine.attempts import DEFAULT_MAX_ATTEMPTS
 from engine.determinism import scan_directory, scan_file, scan_flow
@@ -36,6 +46,7 @@ from engine.script_graph import script_graph, to_dot, to_mermaid, to_text
 from engine.views import execution_dict
 from store.errors import StoreError
 from store.flow_origins import FlowOrigins
+from store.model import Status
 
 __all__ = ["cli", "main"]
 
@@ -83,13 +94,13 @@ def run(engine: Engine, target: str, pairs: tuple[str, ...], inputs_json: str | 
         if _unfinished(row):
             sys.exit(code or 1)
         _show_result(row, as_json)
-        sys.exit(0 if row.status == "ENDED_SUCCESS" else 1)
+        sys.exit(0 if row.status == Status.ENDED_SUCCESS else 1)
     w = engine.worker()
     row, stopped = run_in_process(w, lambda: engine.run_until_ended(execution_id, on_message=_hint_answer, worker=w))
     if stopped and _unfinished(row):
         leave(w, 130)
     _show_result(row, as_json)
-    leave(w, 0 if row.status == "ENDED_SUCCESS" else 1)
+    leave(w, 0 if row.status == Status.ENDED_SUCCESS else 1)
 
 
 def _supervised(engine: Engine, worker_args: list[str], max_attempts: int, done: Callable[[], bool]) -> int:
@@ -98,7 +109,7 @@ def _supervised(engine: Engine, worker_args: list[str], max_attempts: int, done:
 
 def _unfinished(row: Any) -> bool:
     """Whether the worker stopped before the execution ended or halted (and say so)."""
-    if row.ended or row.status == "HALTED":
+    if row.ended or row.status == Status.HALTED:
         return False
     click.echo(f"engine: stopped before execution {row.id} ended; it is {row.status}: "
                f"`engine worker` runs it on, `engine cancel {row.id}` drops it", err=True)
@@ -109,7 +120,7 @@ def _show_result(row: Any, as_json: bool) -> None:
     if as_json:
         echo_json(execution_dict(row))
     else:
-        click.echo(f"{row.id} {row.status}" + (f": {row.message}" if row.message else ""), err=row.status != "ENDED_SUCCESS")
+        click.echo(f"{row.id} {row.status}" + (f": {row.message}" if row.message else ""), err=row.status != Status.ENDED_SUCCESS)
         if row.output_value:
             click.echo(json.dumps(row.output_value, indent=2, default=repr))
 
@@ -207,7 +218,8 @@ def flows_ls(engine: Engine, as_json: bool) -> None:
         echo_json(rows)
     else:
         print_table(["name", "project", "version", "path", "git commit"],
-                    [[r["name"], r["project"], r["version"][:12], r["path"], (r["git_commit"] or "-")[:12]] for r in rows])
+                    [[f.name, f.project, f.version[:12], f.path, (commits.get(f.version) or "-")[:12]]
+                     for f in engine.store.list_flows()])
 
 
 @flows.command("graph")

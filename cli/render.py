@@ -13,12 +13,13 @@ import click
 import msgspec
 
 from store.events import Event, body_to_builtins
+from store.model import Status
 
 #: Piped output cuts a cell only beyond this many characters.
 MAX_CELL = 240
 
-_STATUS_COLOURS = {"ENDED_SUCCESS": "green", "ENDED_ERROR": "red", "ENDED_CANCELLED": "yellow",
-                   "HALTED": "magenta", "WAITING": "cyan", "RUNNING": "blue"}
+_STATUS_COLOURS: dict[str, str] = {Status.ENDED_SUCCESS: "green", Status.ENDED_ERROR: "red", Status.ENDED_CANCELLED: "yellow",
+                   Status.HALTED: "magenta", Status.WAITING: "cyan", Status.RUNNING: "blue"}
 
 
 def echo_json(data: Any) -> None:

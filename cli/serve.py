@@ -14,7 +14,6 @@ from engine.api import Engine
 from engine.server import keys
 
 
-
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 makes the API reachable from other machines.")
@@ -30,7 +29,9 @@ def serve(engine: Engine, host: str, port: int, no_worker: bool, concurrency: in
     API calls need `Authorization: Bearer TOKEN` (`engine tokens create NAME`); the
     login link printed at start (it works once) logs a browser in.
     """
-    from engine.server.metrics import Metrics  # loads the web framework only for this command
+    from engine.server.metrics import (
+        Metrics,  # loads the web framework only for this command
+    )
     from engine.server.run import serve as run_server
 
     logging.getLogger("engine.server.access").setLevel(logging.INFO)

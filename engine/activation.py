@@ -16,6 +16,7 @@ from engine.replay import ReplayContext
 from flow_api import Execution, System
 from flow_api.exceptions import ExecutionEnd, NondeterminismError
 from store.events import ExecutionEnded
+from store.model import Status
 
 
 def run_handler(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
@@ -28,9 +29,10 @@ def run_handler(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
 
 
 def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
+    status: str
     try:
         flow.handler(System(ctx), Execution(ctx, ctx.execution_id), ctx.inputs)
-        status, message, line = "ENDED_SUCCESS", None, 0
+        status, message, line = Status.ENDED_SUCCESS, None, 0
     except ExecutionEnd as end:
         status, line = end.status, _flow_line(end.__traceback__, flow.module_globals)
         message = None if end.message is None else shorten(text_of(end.message))
@@ -61,7 +63,7 @@ def _failed(ctx: ReplayContext, flow: LoadedFlow, exc: BaseException) -> Decisio
     line = _flow_line(exc.__traceback__, flow.module_globals)
     where = f" (line {line})" if line else ""
     message = shorten(f"{type(exc).__name__}: {text_of(exc)}{where}")
-    return _ended(ctx, flow, "ENDED_ERROR", message, line, exc)
+    return _ended(ctx, flow, Status.ENDED_ERROR, message, line, exc)
 
 
 def _ended(
@@ -71,9 +73,9 @@ def _ended(
         ctx.check_end(status, line)
     if ctx.fatal is not None:
         if isinstance(ctx.fatal, NondeterminismError):
-            return Decision("halt", [], status="HALTED", message=str(ctx.fatal), error=error_info(ctx.fatal))
+            return Decision("halt", [], status=Status.HALTED, message=str(ctx.fatal), error=error_info(ctx.fatal))
         error = ctx.fatal
-        status, message = "ENDED_ERROR", str(ctx.fatal)
+        status, message = Status.ENDED_ERROR, str(ctx.fatal)
     info = None if error is None else error_info(error, flow.module_globals)
     output = dict(ctx.journal.output)
     ctx.journal.end(ExecutionEnded(status, message, output, info), line)

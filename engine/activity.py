@@ -12,7 +12,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engine.interrupts import ActivationInterrupted, ActivationStopped, Interrupts, TimeLimitReached
+from engine.interrupts import (
+    ActivationInterrupted,
+    ActivationStopped,
+    Interrupts,
+    TimeLimitReached,
+)
 
 DEFAULT_ACTIVATION_TIMEOUT = 3600.0
 

@@ -15,10 +15,10 @@ from engine.forms import FormError, validate_response
 from engine.ids import new_id
 from engine.worker import Worker
 from store import values
-from store.events import Event
-from store.model import ConnectorWrite, ExecutionRow, MessageRow, NewExecution
 from store.base import Store
 from store.errors import StoreError
+from store.events import Event
+from store.model import ConnectorWrite, ExecutionRow, MessageRow, NewExecution, Status
 from store.open import open_store
 
 DEFAULT_DB = ".engine/engine.db"
@@ -80,7 +80,7 @@ class Engine:
         self.store.create_execution(
             NewExecution(
                 id=execution_id, flow=flow, flow_version=found.version, input_value=encoded,
-                status="QUEUED" if run else "PAUSED", name=name, project=found.project,
+                status=Status.QUEUED if run else Status.PAUSED, name=name, project=found.project,
             ),
             time.time(),
         )
@@ -158,12 +158,12 @@ class Engine:
 
         def finished() -> bool:
             row = self.store.get_execution(execution_id)
-            if row is not None and row.status == "WAITING" and on_message is not None:
+            if row is not None and row.status == Status.WAITING and on_message is not None:
                 for message in self.store.list_messages(status="waiting", execution_id=execution_id):
                     if message.id not in seen:
                         seen.add(message.id)
                         on_message(message)
-            return row is None or row.ended or row.status == "HALTED"
+            return row is None or row.ended or row.status == Status.HALTED
 
         try:
             worker.run(until=finished, max_store_failures=3)

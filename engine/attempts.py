@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 
 from store.events import ErrorInfo, Event, ExecutionEnded
-from store.model import Commit, ExecutionRow
+from store.model import Commit, ExecutionRow, Status
 
 DEFAULT_MAX_ATTEMPTS = 3
 
@@ -56,8 +56,8 @@ def gave_up_message(row: ExecutionRow, max_attempts: int, last: str | None = Non
 def give_up(row: ExecutionRow, message: str, now: float) -> Commit:
     """The commit that ends ``row`` (still leased at ``row.fence``) with ``message``."""
     output = row.output_value if isinstance(row.output_value, dict) else {}
-    ended = ExecutionEnded("ENDED_ERROR", message, output, ErrorInfo("EngineException", message))
+    ended = ExecutionEnded(Status.ENDED_ERROR, message, output, ErrorInfo("EngineException", message))
     return Commit(
-        row.id, row.fence, events=[Event(row.last_seq + 1, now, ended)], status="ENDED_ERROR", message=message,
+        row.id, row.fence, events=[Event(row.last_seq + 1, now, ended)], status=Status.ENDED_ERROR, message=message,
         release_lease=True,
     )

@@ -1,4 +1,4 @@
-"""Controlling executions from outside: start, pause, resume, cancel, retry, fork.
+"""Controlling executions on a user's request: start, pause, resume, cancel, retry, fork.
 
 The ``engine`` CLI commands of the same names call these; so can Python code::
 
@@ -39,7 +39,7 @@ from store.events import (
     ForkOrigin,
     replay_history,
 )
-from store.model import ExecutionRow, NewExecution
+from store.model import ExecutionRow, NewExecution, Status
 
 T = TypeVar("T")
 
@@ -77,9 +77,9 @@ def start(engine: Engine, execution_id: str) -> ControlResult:
     row = engine.get(execution_id)
     status = _apply(engine, row, lambda: engine.store.start_execution(row.id, time.time()), lambda s: (
         f"execution {row.id} is {s}, not PAUSED: `engine start` runs executions created with run=False "
-        f"or paused with `engine pause`" + (f"; `engine resume {row.id}` continues a HALTED one" if s == "HALTED" else "")
+        f"or paused with `engine pause`" + (f"; `engine resume {row.id}` continues a HALTED one" if s == Status.HALTED else "")
     ))
-    return ControlResult(row.id, "start", "PAUSED", status)
+    return ControlResult(row.id, "start", Status.PAUSED, status)
 
 
 def pause(engine: Engine, execution_id: str) -> ControlResult:
@@ -88,16 +88,16 @@ def pause(engine: Engine, execution_id: str) -> ControlResult:
     row = engine.get(execution_id)
 
     def refusal(status: str) -> str:
-        if status == "PAUSED":
+        if status == Status.PAUSED:
             return f"execution {row.id} is already PAUSED; `engine resume {row.id}` continues it"
-        if status == "HALTED":
+        if status == Status.HALTED:
             return (f"execution {row.id} is HALTED (its code diverged from its history) and not running: "
                     f"fix the flow and `engine resume {row.id}`, or `engine cancel {row.id}`")
         return (f"execution {row.id} has already ended ({status}) and cannot be paused; "
                 "only QUEUED, WAITING or RUNNING executions can")
 
     before, after = _apply(engine, row, lambda: engine.store.pause_execution(row.id, time.time()), refusal)
-    note = "pause requested: it pauses at its next suspension or commit point" if after == "RUNNING" else ""
+    note = "pause requested: it pauses at its next suspension or commit point" if after == Status.RUNNING else ""
     return ControlResult(row.id, "pause", before, after, note=note)
 
 
@@ -111,15 +111,15 @@ def resume(engine: Engine, execution_id: str, flow_version: str | None = None) -
     """
     row = engine.get(execution_id)
     version = None
-    if row.status == "HALTED":
+    if row.status == Status.HALTED:
         version = _pick_version(engine, row, flow_version or "current")
     elif flow_version is not None:
         version = _pick_version(engine, row, flow_version)
     before, after = _apply(engine, row, lambda: engine.store.resume_execution(row.id, version, time.time()), lambda s: (
         f"execution {row.id} is {s}: resume continues PAUSED or HALTED executions"
-        + (f"; `engine retry {row.id}` runs it again from the top" if s in ("ENDED_ERROR", "ENDED_CANCELLED") else "")
+        + (f"; `engine retry {row.id}` runs it again from the top" if s in (Status.ENDED_ERROR, Status.ENDED_CANCELLED) else "")
     ))
-    if before == "RUNNING":
+    if before == Status.RUNNING:
         return ControlResult(row.id, "resume", before, after, note="pause request withdrawn")
     return ControlResult(row.id, "resume", before, after, flow_version=version)
 
@@ -132,7 +132,7 @@ def cancel(engine: Engine, execution_id: str) -> ControlResult:
     cancelled, woken = _apply(engine, row, lambda: engine.store.cancel_execution(row.id, time.time()), lambda s: (
         f"execution {row.id} has already ended ({s}) and so have all its descendants: nothing to cancel"
     ))
-    after = "ENDED_CANCELLED" if row.id in cancelled else row.status
+    after = Status.ENDED_CANCELLED if row.id in cancelled else row.status
     return ControlResult(row.id, "cancel", row.status, after, cancelled=cancelled, woken=woken)
 
 
@@ -144,7 +144,7 @@ def retry(engine: Engine, execution_id: str, flow_version: str | None = None) ->
     version = row.flow_version if row.type != "FLOW" else _pick_version(engine, row, flow_version or "current")
 
     def refusal(status: str) -> str:
-        if status == "ENDED_SUCCESS":
+        if status == Status.ENDED_SUCCESS:
             return (f"execution {row.id} ended ENDED_SUCCESS: only ENDED_ERROR, ENDED_CANCELLED or HALTED "
                     f"executions can be retried; to run it again, `engine fork {row.id} --at 1` (with -i KEY=VALUE "
                     "to change inputs)")
@@ -152,7 +152,7 @@ def retry(engine: Engine, execution_id: str, flow_version: str | None = None) ->
                 f"executions can be retried (`engine cancel {row.id}` first to start over)")
 
     attempt = _apply(engine, row, lambda: engine.store.retry_execution(row.id, version, time.time()), refusal)
-    return ControlResult(row.id, "retry", row.status, "QUEUED", attempt=attempt, flow_version=version)
+    return ControlResult(row.id, "retry", row.status, Status.QUEUED, attempt=attempt, flow_version=version)
 
 
 def fork(
@@ -192,16 +192,16 @@ def fork(
         raise EngineError(f"inputs for the fork of {row.id} cannot be recorded: {exc}") from None
     version = points[at_seq] if flow_version is None else _pick_version(engine, row, flow_version)
     new = NewExecution(
-        id=new_id(), flow=row.flow, flow_version=version, input_value=merged, status="QUEUED",
+        id=new_id(), flow=row.flow, flow_version=version, input_value=merged, status=Status.QUEUED,
         type=row.type, name=row.name if name is None else name, project=row.project,
     )
     cut_at = next(e.at for e in events if e.seq == at_seq)
     taken = view[1:] if merged == started.input_value else arguments.unchecked(view[1:])  # made with other inputs
     owned = own_children(engine.store, row.id, new.id, taken, cut_at)
     origin = ForkOrigin(row.id, at_seq, owned.recreated, owned.shared)
-    marker = ExecutionControlled("fork", "", "QUEUED", version, f"forked from {row.id} at seq {at_seq}", origin)
+    marker = ExecutionControlled("fork", "", Status.QUEUED, version, f"forked from {row.id} at seq {at_seq}", origin)
     engine.store.fork_execution(new, owned.events, owned.creates, marker, time.time())
-    return ControlResult(new.id, "fork", "", "QUEUED", flow_version=version, source=row.id, at_seq=at_seq,
+    return ControlResult(new.id, "fork", "", Status.QUEUED, flow_version=version, source=row.id, at_seq=at_seq,
                          recreated=owned.recreated, shared=owned.shared)
 
 
@@ -241,7 +241,7 @@ def _bad_cut(execution_id: str, seq: int, events: list[Event], valid: list[int])
     if seq not in blockers:
         why = f"its log has seqs 1 to {events[-1].seq}"
     elif blocker is not None and isinstance(blocker.body, (ExecutionEnded, ExecutionCancelled)):
-        how = blocker.body.status if isinstance(blocker.body, ExecutionEnded) else "ENDED_CANCELLED"
+        how = blocker.body.status if isinstance(blocker.body, ExecutionEnded) else Status.ENDED_CANCELLED
         why = f"the execution ended ({how}) at seq {blocker.seq}; a fork must cut before its end"
     else:
         assert blocker is not None

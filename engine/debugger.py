@@ -25,7 +25,7 @@ import msgspec
 
 from engine.errors import EngineError
 from engine.inspect import Code, Recorded
-from engine.lenient import ProbeContext, event_key, replayable, run_tracked
+from engine.probe import ProbeContext, event_key, replayable, run_tracked
 from store.events import Event, ExecutionEnded
 
 #: Modules pdb does not step into: the engine answers commands, the user's code is the flow.

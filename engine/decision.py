@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -37,6 +37,10 @@ class ActivationAborted(LifecycleSignal):
     """This worker lost the execution's lease (or it was cancelled): stop, commit nothing."""
 
 
+#: What an activation can decide (``Decision.kind``).
+DecisionKind = Literal["end", "suspend", "halt", "exhausted", "aborted", "interrupted"]
+
+
 class Decision(msgspec.Struct):
     """The result of running a handler once.
 
@@ -47,7 +51,7 @@ class Decision(msgspec.Struct):
     ``events`` are the new events not committed yet.
     """
 
-    kind: str
+    kind: DecisionKind
     events: list[Event] = []
     creates: list[NewExecution] = []
     status: str | None = None

@@ -10,7 +10,6 @@ import msgspec
 
 from engine.api import Engine
 from engine.clock import system_clock
-from store.flow_origins import FlowOrigins
 from store.events import (
     Event,
     ExecutionControlled,
@@ -19,7 +18,8 @@ from store.events import (
     LogRecorded,
     SleepStarted,
 )
-from store.model import ExecutionRow
+from store.flow_origins import FlowOrigins
+from store.model import ExecutionRow, Status
 
 
 class VersionInfo(msgspec.Struct):
@@ -126,7 +126,7 @@ def follow(engine: Engine, execution_id: str, after_seq: int, poll: float = 0.2)
         if events:
             after_seq = events[-1].seq
             yield events
-        if row.ended or row.status == "HALTED":
+        if row.ended or row.status == Status.HALTED:
             return
         time.sleep(poll)
 

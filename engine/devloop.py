@@ -18,7 +18,12 @@ from typing import Any
 import msgspec
 
 from engine.api import Engine
-from engine.determinism import Finding, NondeterministicFlowError, scan_directory, scan_files
+from engine.determinism import (
+    Finding,
+    NondeterministicFlowError,
+    scan_directory,
+    scan_files,
+)
 from engine.errors import EngineError
 from engine.flows import SyncedFlow
 from engine.inspect import FlowCheck, check_synced

@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from engine.errors import EngineError, text_of
-from store.model import source_version
 from store.base import Store
+from store.model import source_version
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import msgspec
 
 from engine.errors import EngineError
 from engine.ids import child_id
+from store.base import Store
 from store.events import (
     ChildCancelled,
     ChildCreated,
@@ -29,8 +30,7 @@ from store.events import (
     WaitCompleted,
     WaitStarted,
 )
-from store.model import ExecutionRow, NewExecution
-from store.base import Store
+from store.model import ExecutionRow, NewExecution, Status
 
 
 class ForkChildren(msgspec.Struct):
@@ -73,7 +73,7 @@ def own_children(store: Store, source_id: str, fork_id: str, copied: list[Event]
         run = body.run or row.id in started
         creates.append(NewExecution(
             id=new, flow=row.flow, flow_version=body.flow_version, input_value=_inputs(row, fork_id, event.seq),
-            status="QUEUED" if run else "PAUSED", type=row.type, name=row.name, parent_id=fork_id,
+            status=Status.QUEUED if run else Status.PAUSED, type=row.type, name=row.name, parent_id=fork_id,
             root_id=fork_id, depth=1, project=row.project,
         ))
     if recreated:

@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from engine.errors import EngineError
 from engine.flows import SyncedFlow
-from store.flow_origins import FlowOrigins
 from store.base import Store
+from store.flow_origins import FlowOrigins
 
 #: Seconds a git command may take (a clone over a slow network).
 GIT_TIMEOUT = 300

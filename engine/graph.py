@@ -17,7 +17,7 @@ from typing import TypeVar
 import msgspec
 
 from engine.api import Engine
-from store.model import ExecutionRow
+from store.model import ExecutionRow, Status
 
 N = TypeVar("N")
 
@@ -179,8 +179,8 @@ def deps_lines(graph: DepGraph) -> list[str]:
     return lines
 
 
-_FILL = {"ENDED_SUCCESS": "#d4edda", "ENDED_ERROR": "#f8d7da", "ENDED_CANCELLED": "#fff3cd", "HALTED": "#e2d4f0",
-         "WAITING": "#d1ecf1", "RUNNING": "#cce5ff", "PAUSED": "#e2e3e5", "QUEUED": "#ffffff"}
+_FILL: dict[str, str] = {Status.ENDED_SUCCESS: "#d4edda", Status.ENDED_ERROR: "#f8d7da", Status.ENDED_CANCELLED: "#fff3cd", Status.HALTED: "#e2d4f0",
+         Status.WAITING: "#d1ecf1", Status.RUNNING: "#cce5ff", Status.PAUSED: "#e2e3e5", Status.QUEUED: "#ffffff"}
 
 
 def _dot_string(text: str) -> str:

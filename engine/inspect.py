@@ -4,7 +4,7 @@
 child created, no setting written, no connection made) and returns a
 ``ReplayResult``: consistent, or the first divergence with both calls, both source
 lines and the likely cause. The cause comes from a second, *lenient* run of the new
-code (``engine.lenient``) that collects every call it makes, so the two call
+code (``engine.lenient``; the strict one is ``engine.probe``) that collects every call it makes, so the two call
 sequences can be aligned. ``check_flow`` does this for every in-flight execution of
 a flow, which is what ``engine check``, ``engine flows sync`` and ``engine dev`` report.
 """
@@ -23,13 +23,13 @@ from engine.divergence import CHANGED_ARGUMENTS, FIX_ARGUMENTS
 from engine.divergence import describe as describe_call
 from engine.errors import EngineError
 from engine.flows import LoadedFlow, SyncedFlow, compile_flow
-from engine.lenient import (
+from engine.lenient import lenient_calls
+from engine.probe import (
     END,
     Call,
     Key,
     ProbeContext,
     event_key,
-    lenient_calls,
     replayable,
     run_tracked,
 )

@@ -10,10 +10,10 @@ from typing import Any
 
 from engine.clock import Clock
 from engine.decision import ActivationAborted
-from store.events import Event
-from store.model import Claim, Commit, CommitResult, ConnectorWrite, MessageRow
 from store.base import Store
 from store.errors import LeaseLostError, StoreError
+from store.events import Event
+from store.model import Claim, Commit, CommitResult, ConnectorWrite, MessageRow, Status
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class StoreLive:
             log.error("%s Execution %s runs again from its log when its lease expires.", exc, self.execution_id)
             raise ActivationAborted(str(exc)) from None
         self.committed(result, events)
-        if result.status == "PAUSED":  # `engine pause` took effect at this commit
+        if result.status == Status.PAUSED:  # `engine pause` took effect at this commit
             raise ActivationAborted(f"execution {self.execution_id} was paused")
 
     def check_lease(self) -> None:

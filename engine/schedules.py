@@ -25,9 +25,9 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from engine.errors import EngineError, NotFoundError
 from store import values
+from store.base import Store
 from store.model import NewExecution
 from store.schedules import ScheduleExistsError, ScheduleRow, ScheduleStore
-from store.base import Store
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from types import FrameType
 
 from engine import attempts
-from store.model import ExecutionRow
 from store.base import Store
 from store.errors import LeaseLostError, StoreError
+from store.model import ExecutionRow, Status
 
 #: A child that keeps dying without holding any lease is not restarted more than this
 #: many times in a row: something is wrong with the worker itself (it said what).
@@ -92,7 +92,7 @@ class Supervisor:
         prefix = f"{socket.gethostname()}:{pid}:"
         how = attempts.how_it_died(code)
         try:
-            held = [r for r in self.store.list_executions(status="RUNNING") if (r.lease_owner or "").startswith(prefix)]
+            held = [r for r in self.store.list_executions(status=Status.RUNNING) if (r.lease_owner or "").startswith(prefix)]
             outcomes = [self._after_death(row, how) for row in held]
         except StoreError as exc:
             self.say(f"engine: the worker process {pid} died ({how}) and its executions cannot be handed back: {exc}; "

@@ -33,9 +33,15 @@ from typing import Any
 
 from engine import attempts, schedules
 from engine.activation import run_handler
-from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
+from engine.activity import (
+    ABANDONED,
+    CANCELLED,
+    DEFAULT_ACTIVATION_TIMEOUT,
+    TIMEOUT,
+    Activation,
+)
 from engine.clock import Clock, system_clock
-from engine.connections import run_connection
+from engine.connection_runner import run_connection
 from engine.decision import Decision
 from engine.errors import error_info, text_of
 from engine.flows import FlowLoader, FlowLoadError
@@ -43,10 +49,15 @@ from engine.interrupts import ActivationInterrupted, Interrupts
 from engine.live import StoreLive
 from engine.observer import WorkerObserver
 from engine.replay import ReplayContext
-from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
-from store.model import Claim, Commit, CommitResult, ExecutionRow
 from store.base import Store
-from store.errors import DatabaseReplacedError, LeaseLostError, StoreClosedError, StoreError
+from store.errors import (
+    DatabaseReplacedError,
+    LeaseLostError,
+    StoreClosedError,
+    StoreError,
+)
+from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
+from store.model import Claim, Commit, CommitResult, ExecutionRow, Status
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +230,7 @@ class Worker:
             self._checked_version, self._last_lease_check = version, now
             statuses = self.store.statuses(act.execution_id for act in running)
             for act in running:
-                if act.stop is None and statuses.get(act.execution_id) != "RUNNING":
+                if act.stop is None and statuses.get(act.execution_id) != Status.RUNNING:
                     act.stop = CANCELLED
         for act in running:
             act.watch(self._interrupts, now)
@@ -315,7 +326,7 @@ class Worker:
         log.error("execution %s: %s", execution_id, what, exc_info=not isinstance(exc, (SystemExit, KeyboardInterrupt)))
         try:
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:
                 self.store.release_leases([(execution_id, fence)], note=attempts.note(row, self.owner, what))
         except StoreError as failure:  # its lease expires instead; the next claim counts the attempt
             log.error("execution %s: %s", execution_id, failure)
@@ -333,22 +344,22 @@ class Worker:
         if row is None:
             return
         seq = decision.events[-1].seq + 1 if decision.events else row.last_seq + 1
-        ended = ExecutionEnded("ENDED_ERROR", message, decision.output_value or {}, info)
+        ended = ExecutionEnded(Status.ENDED_ERROR, message, decision.output_value or {}, info)
         end = Decision(
             "end", [*decision.events, Event(seq, self.clock(), ended, decision.line)], creates=decision.creates,
-            status="ENDED_ERROR", message=message, output_value=decision.output_value or {},
+            status=Status.ENDED_ERROR, message=message, output_value=decision.output_value or {},
         )
         try:
             self._commit(execution_id, fence, end)
         except LeaseLostError:  # interrupted inside the engine's bookkeeping: record the end alone
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:
                 self._commit(execution_id, fence, self._end(row, message, info))
 
     def _end(self, row: ExecutionRow, message: str, info: ErrorInfo) -> Decision:
         output = row.output_value if isinstance(row.output_value, dict) else {}
-        event = Event(row.last_seq + 1, self.clock(), ExecutionEnded("ENDED_ERROR", message, output, info))
-        return Decision("end", [event], status="ENDED_ERROR", message=message, output_value=output)
+        event = Event(row.last_seq + 1, self.clock(), ExecutionEnded(Status.ENDED_ERROR, message, output, info))
+        return Decision("end", [event], status=Status.ENDED_ERROR, message=message, output_value=output)
 
     def _alone(self, execution_id: str, fence: int) -> bool:
         """Run this execution alone: its last activation died, perhaps taking its worker
@@ -371,7 +382,7 @@ class Worker:
         row = self.store.get_execution(execution_id)
         if row is None:
             raise LeaseLostError(f"execution {execution_id} vanished")
-        if row.fence != fence or row.status != "RUNNING" or (row.lease_expires or 0) <= self.clock():
+        if row.fence != fence or row.status != Status.RUNNING or (row.lease_expires or 0) <= self.clock():
             # claimed again, or the lease ran out while this waited for a thread: another worker may run it
             raise LeaseLostError(f"execution {execution_id}: the lease was lost before this activation began")
         if self.observer is not None:
@@ -420,7 +431,7 @@ class Worker:
     def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
         if decision.kind == "aborted":
             row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == "RUNNING":  # a write failed, lease still held
+            if row is not None and row.fence == fence and row.status == Status.RUNNING:  # a write failed, lease still held
                 self._hand_back(execution_id, fence)
             return
         self._release_slot(execution_id, fence)  # free once committed: offer it to this commit's claim
@@ -431,10 +442,10 @@ class Worker:
         if decision.kind == "end":
             commit.status, commit.message, commit.output_value = decision.status, decision.message, decision.output_value
         elif decision.kind == "suspend":
-            commit.status, commit.wake_at, commit.wait = "WAITING", decision.wake_at, decision.wait
+            commit.status, commit.wake_at, commit.wait = Status.WAITING, decision.wake_at, decision.wait
             commit.wait_message = decision.message_id
         elif decision.kind == "halt":
-            commit.status, commit.message = "HALTED", decision.message
+            commit.status, commit.message = Status.HALTED, decision.message
             log.error("%s", decision.message)
         self._committed(self.store.commit(commit), commit.events)
 

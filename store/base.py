@@ -160,7 +160,7 @@ class Store(Protocol):
     def commit(self, commit: Commit) -> CommitResult:
         """Apply one execution's decision atomically; raises ``LeaseLostError`` if fenced out."""
 
-    # -- control from outside (each checks the status it acts on, in its transaction) --
+    # -- control by a user (each checks the status it acts on, in its transaction) --
 
     def start_execution(self, execution_id: str, now: float) -> str:
         """PAUSED -> QUEUED (or what ``pause`` interrupted); returns the new status."""

@@ -1,4 +1,4 @@
-"""The SQL of control from outside: start, pause, resume, cancel, retry and fork.
+"""The SQL of control by a user: start, pause, resume, cancel, retry and fork.
 
 Each function runs inside ``store.transaction`` and checks the status it acts on in
 that transaction, so a worker claiming or committing at the same moment is either
@@ -16,7 +16,7 @@ from store.attempts import RESET_COUNTS
 from store.errors import UnknownExecutionError, WrongStatusError
 from store.events import AttemptStarted, Event, ExecutionControlled, SleepStarted
 from store.model import ENDED_STATUSES, CommitResult, NewExecution
-from store.pausing import append_marker
+from store.markers import append_marker
 from store.writes import _append, _cancel_tree, insert_execution
 
 _MARKER_KINDS = (

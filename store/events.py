@@ -345,7 +345,7 @@ class ConnectorRead(Body, tag="connector_read", frozen=True):
         return self.connector
 
 
-# -- control from outside (engine start/pause/resume/retry/fork) -------------------
+# -- control by a user (engine start/pause/resume/retry/fork) -------------------
 
 
 class AttemptStarted(Body, tag="attempt_started", frozen=True):
@@ -372,7 +372,7 @@ class ForkOrigin(msgspec.Struct, frozen=True):
 
 
 class ExecutionControlled(Body, tag="control", frozen=True):
-    """A user changed the execution from outside: ``start``, ``pause``, ``resume``
+    """A user changed the execution: ``start``, ``pause``, ``resume``
     (``flow_version`` set when it was re-pinned), ``fork`` (``detail`` names the source,
     ``fork`` says what the fork took over). Not a command: a replay skips it."""
 

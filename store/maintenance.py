@@ -14,8 +14,14 @@ from collections.abc import Iterator
 from contextlib import closing
 
 from store.dbfiles import create_private
-from store.events import AttemptStarted, ExecutionCancelled, ExecutionEnded, ExecutionStarted, decode_body
-from store.model import ENDED_STATUSES
+from store.events import (
+    AttemptStarted,
+    ExecutionCancelled,
+    ExecutionEnded,
+    ExecutionStarted,
+    decode_body,
+)
+from store.model import ENDED_STATUSES, Status
 
 _STARTED = ExecutionStarted.__struct_config__.tag
 _ENDED = ExecutionEnded.__struct_config__.tag
@@ -108,7 +114,7 @@ def _end_problems(conn: sqlite3.Connection) -> Iterator[str]:
         "ORDER BY execution_id, seq"
     ):
         decoded = decode_body(body)
-        ended = decoded.status if isinstance(decoded, ExecutionEnded) else "ENDED_CANCELLED"
+        ended = decoded.status if isinstance(decoded, ExecutionEnded) else Status.ENDED_CANCELLED
         marks.setdefault(eid, []).append((seq, kind, ended))
     for eid, status in statuses.items():
         attempts: list[list[tuple[int, str]]] = [[]]

@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import hashlib
+from enum import StrEnum
 from typing import Any
 
 import msgspec
 
 from store.events import Event
 
-ENDED_SUCCESS = "ENDED_SUCCESS"
-ENDED_ERROR = "ENDED_ERROR"
-ENDED_CANCELLED = "ENDED_CANCELLED"
+
+class Status(StrEnum):
+    """The statuses an execution can have; each is its own name, as stored and shown.
+    ``HALTED`` is ours: the code diverged from the recorded history; the log is intact
+    and ``engine resume`` continues once it is fixed."""
+
+    PAUSED = "PAUSED"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+    HALTED = "HALTED"
+    ENDED_SUCCESS = "ENDED_SUCCESS"
+    ENDED_ERROR = "ENDED_ERROR"
+    ENDED_CANCELLED = "ENDED_CANCELLED"
+
+
+ENDED_SUCCESS = Status.ENDED_SUCCESS
+ENDED_ERROR = Status.ENDED_ERROR
+ENDED_CANCELLED = Status.ENDED_CANCELLED
 ENDED_STATUSES = frozenset({ENDED_SUCCESS, ENDED_ERROR, ENDED_CANCELLED})
 FAILED_STATUSES = frozenset({ENDED_ERROR, ENDED_CANCELLED})
-
-#: The statuses an execution can have. ``HALTED`` is ours: the code diverged from the
-#: recorded history; the log is intact and ``engine resume`` continues once it is fixed.
-STATUSES = (
-    "PAUSED",
-    "QUEUED",
-    "RUNNING",
-    "WAITING",
-    "HALTED",
-    ENDED_SUCCESS,
-    ENDED_ERROR,
-    ENDED_CANCELLED,
-)
+STATUSES = tuple(Status)
 
 UNSET: Any = msgspec.UNSET
 
@@ -84,7 +89,7 @@ class NewExecution(msgspec.Struct, frozen=True):
     flow: str
     flow_version: str
     input_value: Any
-    status: str = "QUEUED"
+    status: str = Status.QUEUED
     type: str = "FLOW"
     name: str | None = None
     parent_id: str | None = None

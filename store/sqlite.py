@@ -378,7 +378,7 @@ class SqliteStore:
         """Write a setting outside any execution (from the CLI)."""
         self.transaction(lambda conn: write_setting(conn, write, time.time()))
 
-    # -- control from outside (the SQL is in store.control) -------------------------
+    # -- control by a user (the SQL is in store.control) -------------------------
 
     def start_execution(self, execution_id: str, now: float) -> str:
         return self.transaction(lambda conn: control.start(conn, execution_id, now))

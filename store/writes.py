@@ -32,7 +32,7 @@ from store.model import (
     SettingWrite,
     WaitSpec,
 )
-from store.pausing import pause_at_commit
+from store.markers import pause_at_commit
 from store.search_index import index_events
 
 EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)

@@ -2,7 +2,7 @@
 runs against real counterparts on 127.0.0.1; the parent reads its result, waits for it
 like for a child flow, and a replay never sends anything again.
 
-Servers and the HTTP request log are in tests/outside_support.py; the flows in
+Servers and the HTTP request log are in tests/connection_support.py; the flows in
 tests/flows/outside/.
 """
 
@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from outside_support import (  # noqa: F401  (http_server and outside are fixtures)
+from connection_support import (  # noqa: F401  (http_server and outside are fixtures)
     engine_process,
     http_server,
     kinds,

@@ -2,7 +2,7 @@
 between two attempts leaves a CONNECTION execution WAITING on a durable timer, and the
 next worker continues its numbering and its budget from the recorded attempts.
 
-Real worker processes, a real HTTP server on 127.0.0.1 (tests/outside_support.py).
+Real worker processes, a real HTTP server on 127.0.0.1 (tests/connection_support.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from outside_support import (  # noqa: F401  (http_server and outside are fixtures)
+from connection_support import (  # noqa: F401  (http_server and outside are fixtures)
     engine_process,
     http_server,
     only_child,

@@ -16,7 +16,7 @@ import pytest
 
 from engine.api import Engine
 from engine.ids import child_id
-from outside_support import (  # noqa: F401  (http_server and outside are fixtures)
+from connection_support import (  # noqa: F401  (http_server and outside are fixtures)
     engine_process,
     http_server,
     outside,

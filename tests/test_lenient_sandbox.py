@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from engine.flows import compile_flow
-from engine.lenient import END, _Sandbox, _Stop, lenient_calls
+from engine.lenient import _Sandbox, _Stop, lenient_calls
+from engine.probe import END
 from store.events import Event, ExecutionStarted, LogRecorded
 
 HISTORY = [

@@ -8,7 +8,7 @@ import json
 import subprocess
 
 import pytest
-from outside_support import (  # noqa: F401
+from connection_support import (  # noqa: F401
     OUTSIDE,
     engine_process,
     kinds,

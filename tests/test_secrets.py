@@ -11,9 +11,9 @@ import secrets
 
 import pytest
 
-from engine.connections import connection_spec
+from engine.connection_runner import connection_spec
 from engine.connectors import mask_secrets
-from outside_support import engine_process, http_server, only_child, outside, run_process  # noqa: F401
+from connection_support import engine_process, http_server, only_child, outside, run_process  # noqa: F401
 from stores import stored_bytes, table_values
 
 

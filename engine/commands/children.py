@@ -18,9 +18,15 @@ from flow_api.exceptions import (
 )
 from flow_api.runtime import Runtime
 from store import values
-from store.events import ChildCancelled, ChildCreated, ChildStarted, WaitCompleted, WaitStarted
+from store.events import (
+    ChildCancelled,
+    ChildCreated,
+    ChildStarted,
+    WaitCompleted,
+    WaitStarted,
+)
 from store.faults import fault_point
-from store.model import ENDED_STATUSES, FAILED_STATUSES, NewExecution, WaitSpec
+from store.model import ENDED_STATUSES, FAILED_STATUSES, NewExecution, Status, WaitSpec
 
 #: How deep a tree of executions starting executions may grow before it is refused.
 MAX_DEPTH = 50
@@ -84,7 +90,7 @@ class ChildCommands(Commands):
         self._tree_size += 1
         journal.create(NewExecution(
             id=new_id, flow=flow, flow_version=version, input_value=encoded,
-            status="QUEUED" if run else "PAUSED", type=child_type, name=name, parent_id=ex.id,
+            status=Status.QUEUED if run else Status.PAUSED, type=child_type, name=name, parent_id=ex.id,
             root_id=ex.root_id, depth=ex.depth + 1,
             project=project, created_at=created_at,
         ))
@@ -121,7 +127,7 @@ class ChildCommands(Commands):
                 deadline = None if timeout is None else live.now() + values.check_seconds(timeout, "timeout")
             except values.UnrecordableValueError as exc:
                 raise journal.fail("wait_for", identity, InvalidInputError(f"execution {self.execution_id}: wait_for: {exc}")) from None
-            paused = [i for i in dict.fromkeys(ids) if statuses[i] == "PAUSED" and self._is_my_child(i)]
+            paused = [i for i in dict.fromkeys(ids) if statuses[i] == Status.PAUSED and self._is_my_child(i)]
             wait = WaitStarted(list(ids), return_when, deadline, paused)
             body = journal.commit(wait, start=paused) if paused else journal.append(wait)
         done = journal.outcome(body)
@@ -166,7 +172,7 @@ class ChildCommands(Commands):
         """What ``wait_for`` returns (or raises) once ``done`` completed ``wait``."""
         for target in wait.targets:  # a failure always raises with ALL_SUCCEEDED, a deadlock always
             if target in done.failures and (wait.return_when == "ALL_SUCCEEDED" or target not in done.statuses):
-                raise DependencyFailedError(done.failures[target], target, done.statuses.get(target, "WAITING"))
+                raise DependencyFailedError(done.failures[target], target, done.statuses.get(target, Status.WAITING))
         if done.timed_out:
             raise DependencyTimeoutError(
                 f"execution {self.execution_id}: waited for {', '.join(wait.targets)} "

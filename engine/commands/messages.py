@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import arguments
 from engine.commands.base import Commands
-from engine.connections import connection_spec
+from engine.connection_runner import connection_spec
 from engine.connectors import ConnectorError, get_connector, mask_secrets
 from engine.decision import Suspended
 from engine.forms import FormError, normalise_form
@@ -32,7 +32,7 @@ from store.events import (
     MessageAnswered,
     MessageSent,
 )
-from store.model import ConnectorWrite, NewExecution, NewMessage
+from store.model import ConnectorWrite, NewExecution, NewMessage, Status
 
 
 class MessageCommands(Commands):
@@ -130,7 +130,7 @@ class MessageCommands(Commands):
             self.live.remember_params(new_id, unmasked)
         ex = self.execution
         new = NewExecution(
-            id=new_id, flow=identity, flow_version="", input_value=spec, status="QUEUED" if run else "PAUSED",
+            id=new_id, flow=identity, flow_version="", input_value=spec, status=Status.QUEUED if run else Status.PAUSED,
             type="CONNECTION", name=name, parent_id=ex.id, root_id=ex.root_id, depth=ex.depth + 1,
             project=ex.project,
         )

@@ -15,7 +15,14 @@ from flow_api.exceptions import InvalidInputError
 from flow_api.handles import revive
 from flow_api.runtime import Runtime
 from store import values
-from store.events import LogRecorded, NowRecorded, OutputSet, RandomRecorded, UuidRecorded
+from store.events import (
+    LogRecorded,
+    NowRecorded,
+    OutputSet,
+    RandomRecorded,
+    UuidRecorded,
+)
+from store.model import Status
 
 
 class PureCommands(Commands):
@@ -57,7 +64,7 @@ class PureCommands(Commands):
         fields = {
             "input_value": self.inputs,
             "output_value": revive(dict(self.journal.output), self.runtime),
-            "status": "RUNNING",
+            "status": Status.RUNNING,
             "message": None,
             "name": ex.name,
             "id": ex.id,

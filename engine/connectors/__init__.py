@@ -1,7 +1,7 @@
 """Connector types: the real I/O behind ``this.connect(connector_type=..., **params)``.
 
 The engine runs a CONNECTION execution in a worker thread, one attempt per activation,
-roughly like this (``engine.connections``)::
+roughly like this (``engine.connection_runner``)::
 
     params = merge_params(stored, inline)                  # record mask_secrets(params)
     policy, timeout, params = policy_from_params(params)
@@ -17,7 +17,13 @@ from engine.connectors.base import Connector, ConnectorError
 from engine.connectors.masking import MASK, is_secret_key, listed_names, mask_secrets
 from engine.connectors.params import merge_params, resolve_env
 from engine.connectors.registry import get_connector, known_types
-from engine.connectors.retry import Outcome, RetryPolicy, policy_from_params, run_with_retries, try_once
+from engine.connectors.retry import (
+    Outcome,
+    RetryPolicy,
+    policy_from_params,
+    run_with_retries,
+    try_once,
+)
 
 __all__ = [
     "Connector",

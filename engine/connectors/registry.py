@@ -45,7 +45,9 @@ def _builtin(connector_type: str) -> Callable[[], Connector]:
 
 def _plugins() -> dict[str, EntryPoint]:
     """Return the installed plugin entry points by upper-cased name; the first one wins."""
-    from importlib.metadata import entry_points  # slow to import; only needed for plugins
+    from importlib.metadata import (
+        entry_points,  # slow to import; only needed for plugins
+    )
 
     found: dict[str, EntryPoint] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):

@@ -163,7 +163,7 @@ def run_with_retries(
 
     For calls outside the engine (a connector's own tests, scripts): the engine runs a
     CONNECTION execution one attempt per activation instead, with each backoff a durable
-    timer (``engine.connections``). Both follow the same ``policy``.
+    timer (``engine.connection_runner``). Both follow the same ``policy``.
 
     Args:
         connector: The connector to call.

@@ -29,7 +29,7 @@ from engine.server.http import (
     query_int,
     read_json,
 )
-from store.model import STATUSES, ExecutionRow
+from store.model import STATUSES, ExecutionRow, Status
 from store.search import Search
 
 T = TypeVar("T")
@@ -79,7 +79,7 @@ async def wait_for_end(request: Request, execution_id: str, seconds: float) -> E
     pause = 0.01
     while True:
         row = await call(engine.get, execution_id)
-        if row.ended or row.status == "HALTED" or time.monotonic() >= deadline or request.app.state.stopping.is_set():
+        if row.ended or row.status == Status.HALTED or time.monotonic() >= deadline or request.app.state.stopping.is_set():
             return row
         await anyio.sleep(min(pause, max(deadline - time.monotonic(), 0)))
         pause = min(pause * 2, 0.2)
@@ -87,7 +87,7 @@ async def wait_for_end(request: Request, execution_id: str, seconds: float) -> E
 
 def ended_or_started(row: ExecutionRow) -> Response:
     """200 with the ended execution, else 202 with its id and status."""
-    if row.ended or row.status == "HALTED":
+    if row.ended or row.status == Status.HALTED:
         return json_response(views.execution_dict(row))
     return json_response(Started(row.id, row.status), 202)
 
@@ -101,7 +101,7 @@ async def start_execution(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     execution_id = await call(lambda: engine.start(body.flow, body.inputs, name=body.name), status=422)
     if body.wait is None:
-        return json_response(Started(execution_id, "QUEUED"), 202)
+        return json_response(Started(execution_id, Status.QUEUED), 202)
     return ended_or_started(await wait_for_end(request, execution_id, body.wait))
 
 

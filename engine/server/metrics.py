@@ -16,7 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -26,10 +32,10 @@ from starlette.routing import Route
 from engine.decision import Decision
 from engine.server.api import call
 from engine.server.auth import guarded
+from store.base import Store
 from store.events import Event
 from store.metrics import runnable_count
 from store.model import STATUSES, ExecutionRow
-from store.base import Store
 
 #: Histogram buckets in seconds, from a fast activation to a slow wake-up.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -19,8 +19,8 @@ from engine.server.api import call
 from engine.server.http import ApiError
 from engine.server.pagekit import HEADERS, page, render
 from store.events import LogRecorded
-from store.search import Search
 from store.model import STATUSES, ExecutionRow
+from store.search import Search
 
 #: Rows shown in the list.
 LIST_LIMIT = 200

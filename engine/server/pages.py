@@ -3,8 +3,8 @@ assets (static/, shipped in the wheel; no build step)."""
 
 from __future__ import annotations
 
-from starlette.responses import RedirectResponse, Response
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 

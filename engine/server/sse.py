@@ -22,6 +22,7 @@ from engine.history_file import event_json
 from engine.server.api import call
 from engine.server.auth import guarded
 from engine.server.http import ApiError, encode
+from store.model import Status
 
 #: Seconds between looks for new events, and between keep-alive comments.
 POLL = 0.1
@@ -47,7 +48,7 @@ async def _events(request: Request, execution_id: str, after: int) -> AsyncItera
         for event in events:
             yield b"id: %d\ndata: %s\n\n" % (event.seq, encode(event_json(event)))
             after = event.seq
-        if row.ended or row.status == "HALTED":
+        if row.ended or row.status == Status.HALTED:
             end = {"id": row.id, "status": row.status, "message": row.message, "last_seq": after}
             yield b"event: end\ndata: %s\n\n" % encode(end)
             return

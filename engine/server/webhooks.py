@@ -23,6 +23,7 @@ from engine.connectors.masking import mask_secrets
 from engine.server.api import Started, call, wait_for_end
 from engine.server.http import ApiError, json_response, read_body, wait_seconds
 from engine.server.keys import webhook_for_key
+from store.model import Status
 
 KEY_HEADER = "X-Engine-Webhook-Key"
 KEY_PARAM = "key"
@@ -47,9 +48,9 @@ async def call_webhook(request: Request) -> Response:
     inputs = {**await _body_inputs(request), "webhook": _request_input(request, name)}
     execution_id = await call(lambda: engine.start(hook.flow, inputs, name=f"webhook {name}"), status=422)
     if wait is None:
-        return json_response(Started(execution_id, "QUEUED"), 202)
+        return json_response(Started(execution_id, Status.QUEUED), 202)
     row = await wait_for_end(request, execution_id, wait)
-    if row.ended or row.status == "HALTED":
+    if row.ended or row.status == Status.HALTED:
         return json_response(WebhookResult(row.id, row.status, row.message, row.output_value))
     return json_response(Started(row.id, row.status), 202)
 

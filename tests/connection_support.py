@@ -1,8 +1,8 @@
-"""Support for the tests of the engine's outside world (tests/test_connections.py,
+"""Support for the tests of connections to other systems (tests/test_connections.py,
 tests/test_messages.py, tests/test_secrets.py): an HTTP server on 127.0.0.1 that records
 every request, the real ``engine`` console script, and small helpers.
 
-Import fixtures with ``from outside_support import http_server``: ``tests/`` is on
+Import fixtures with ``from connection_support import http_server``: ``tests/`` is on
 ``sys.path``, while ``tests/connectors/conftest.py`` is not visible from ``tests/``.
 """
 

@@ -1,11 +1,11 @@
-"""Pausing from outside: control markers in the log, and the pause a RUNNING execution
-takes at its next commit point.
+"""Control markers in the log: appending one (which also fences out the worker holding
+the lease), and the pause a RUNNING execution takes at its next commit point.
 
 ``engine pause`` cannot stop a handler mid-flight, so for a RUNNING execution it only
 sets ``executions.pause_requested``; the commit that next writes for that execution
 (a step's result, a child created, a suspension) applies the pause in the same
-transaction. Kept apart from ``store/control.py`` so ``store/writes.py`` can call it
-without an import cycle.
+transaction (``store/writes.py``), and the control operations (``store/control.py``)
+append their markers here.
 """
 
 from __future__ import annotations

@@ -36,9 +36,15 @@ from engine.connectors import (
     try_once,
 )
 from engine.decision import Decision
-from store.events import ConnectionAttempt, ErrorInfo, Event, ExecutionEnded, replay_history
+from store.events import (
+    ConnectionAttempt,
+    ErrorInfo,
+    Event,
+    ExecutionEnded,
+    replay_history,
+)
 from store.faults import fault_point
-from store.model import ConnectorWrite, ExecutionRow
+from store.model import ConnectorWrite, ExecutionRow, Status
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +130,10 @@ def _ended(
 ) -> Decision:
     """End the connection: ``attempts`` (the last attempt, if one was made) and the end, in one commit."""
     if error is None:
-        status, message, info = "ENDED_SUCCESS", None, None
+        status, message, info = Status.ENDED_SUCCESS, None, None
     else:
         info = _error_info(error, names)
-        status, message = "ENDED_ERROR", info.message
+        status, message = Status.ENDED_ERROR, info.message
         output = {"error": mask_secrets(error.to_dict(), names)}
     bodies: list[ConnectionAttempt | ExecutionEnded] = [*attempts, ExecutionEnded(status, message, output, info)]
     events = [Event(seq + i, at, body) for i, body in enumerate(bodies, 1)]

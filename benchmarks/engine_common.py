@@ -99,10 +99,12 @@ def parked(command: str, db: Path, sync: str, **options: Any) -> Iterator[list[s
 
 @contextmanager
 def workers(db: Path, sync: str, count: int, *, concurrency: int,
-            poll: float = 0.005) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` long-running ``engine worker`` processes on ``db``; killed on exit."""
+            poll: float | None = None) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` long-running ``engine worker`` processes on ``db`` (``poll``: the
+    safety-net --poll, else the default); killed on exit."""
     argv = [*engine_command(), "--db", str(db), "--synchronous", sync, "worker",
-            "--concurrency", str(concurrency), "--poll", str(poll), "--no-supervise"]
+            "--concurrency", str(concurrency), "--no-supervise"]
+    argv += ["--poll", str(poll)] if poll is not None else []
     procs = [subprocess.Popen(argv, cwd=REPO, env=_env(None), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(count)]
     try:

@@ -20,6 +20,7 @@ from engine.api import Engine, default_db_path
 from engine.errors import EngineError
 from store import values
 from store.errors import StoreError
+from store.git_actions import GitSource
 
 
 class _OneLineUsageError(click.ClickException):
@@ -172,3 +173,26 @@ def parse_pairs(
 def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, Any]:
     """``-i KEY=VALUE`` pairs (values parsed as JSON where they parse) over ``--inputs JSON``."""
     return parse_pairs(pairs, inputs_json, pair_option="-i", whole_option="--inputs")
+
+
+def git_sync_options(f: F) -> F:
+    """``--git-sync REPO [--ref REF] [--path DIR]``: a schedule's or webhook's action is
+    the git sync of ``engine flows sync --git`` instead of starting ``--flow``."""
+    f = click.option("--path", "git_path", metavar="DIR", help="With --git-sync: the flows folder in the repository.")(f)
+    f = click.option("--ref", "git_ref", metavar="REF",
+                     help="With --git-sync: the branch, tag or commit (default: HEAD, read anew each time).")(f)
+    return click.option("--git-sync", "git_repo", metavar="REPO",
+                        help="Instead of --flow: register the flows of the newest commit of this git repository "
+                             "(a path or URL git can reach), as `engine flows sync --git` does.")(f)
+
+
+def git_source(flow: str | None, repo: str | None, ref: str | None, path: str | None) -> GitSource | None:
+    """The git source of ``--git-sync`` (None with ``--flow``); a usage error unless
+    exactly one of them is given."""
+    if (flow is None) == (repo is None):
+        raise click.UsageError("give --flow FLOW or --git-sync REPO (one of them)")
+    if repo is None:
+        if ref is not None or path is not None:
+            raise click.UsageError("--ref and --path go with --git-sync REPO")
+        return None
+    return GitSource(repo, ref or "HEAD", path)

@@ -44,8 +44,10 @@ from engine.errors import EngineError
 from engine.inspect import check_synced
 from engine.script_graph import script_graph, to_dot, to_mermaid, to_text
 from engine.views import execution_dict
+from engine.worker import DEFAULT_POLL_INTERVAL
 from store.errors import StoreError
 from store.flow_origins import FlowOrigins
+from store.git_actions import GitSource
 from store.model import Status
 
 __all__ = ["cli", "main"]
@@ -129,8 +131,8 @@ def _show_result(row: Any, as_json: bool) -> None:
 @click.option("--concurrency", type=CONCURRENCY, default=16, show_default=True, help="Activations run at once.")
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is queued, running or on a timer.")
 @click.option("--lease", "lease_seconds", type=LEASE_SECONDS, default=15.0, show_default=True, help="Lease length in seconds.")
-@click.option("--poll", "poll_interval", type=POLL_SECONDS, default=0.005, show_default=True,
-              help="Seconds between checks for work from other processes.")
+@click.option("--poll", "poll_interval", type=POLL_SECONDS, default=DEFAULT_POLL_INTERVAL, show_default=True,
+              help="Safety net: seconds between looks for work that no wake-up notice announced.")
 @click.option("--max-attempts", default=DEFAULT_MAX_ATTEMPTS, show_default=True, type=click.IntRange(min=1),
               help="Activations of one execution that may die in a row (worker killed, flow exited) before it ends ENDED_ERROR.")
 @click.option("--activation-timeout", default=DEFAULT_ACTIVATION_TIMEOUT, show_default=True, metavar="SECONDS",
@@ -181,13 +183,18 @@ def flows_sync(engine: Engine, directory: str | None, repo: str | None, ref: str
     Calls in their source that differ between runs are warned about first."""
     if (directory is None) == (repo is None):
         raise click.UsageError("give a DIRECTORY or --git REPO (one of them)")
+    def scan(folder: str | Path) -> None:
+        report_findings(scan_directory(folder), strict, "no flow was registered")
+
     if repo is None:
         assert directory is not None
-        synced, commit = _sync(engine, directory, strict), None
+        scan(directory)
+        synced, commit = engine.sync_flows(directory), None
     else:
-        with git_sync.checkout(repo, ref, folder) as (commit, checked_out):
-            synced = _sync(engine, str(checked_out), strict, git_sync.origin(repo, commit, checked_out))
-            git_sync.record(engine.store, synced, repo, commit)
+        commit, synced = git_sync.sync_commit(engine.store, GitSource(repo, ref, folder), check=scan)
+    for check in check_synced(engine, synced):
+        for line in check_lines(check, after_sync=True):
+            click.echo(line, err=True)
     if as_json:
         echo_json([{"name": s.name, "project": s.project, "version": s.version, "changed": s.changed}
                    | ({"git_commit": commit} if commit else {}) for s in synced])
@@ -195,15 +202,6 @@ def flows_sync(engine: Engine, directory: str | None, repo: str | None, ref: str
     for s in synced:
         click.echo(f"{'updated' if s.changed else 'unchanged':9} {s.project}/{s.name} {s.version[:12]}"
                    + (f" (git {commit[:12]})" if commit else ""))
-
-
-def _sync(engine: Engine, directory: str, strict: bool, origin: Callable[[Path], str] | None = None) -> list[Any]:
-    report_findings(scan_directory(directory), strict, "no flow was registered")
-    synced = engine.sync_flows(directory, origin=origin)
-    for check in check_synced(engine, synced):
-        for line in check_lines(check, after_sync=True):
-            click.echo(line, err=True)
-    return synced
 
 
 @flows.command("ls")

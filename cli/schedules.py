@@ -1,5 +1,5 @@
-"""``engine schedules``: start a flow at the slots of a cron expression. Thin: each
-command calls one function of ``engine.schedules``."""
+"""``engine schedules``: start a flow, or sync flows from git, at the slots of a cron
+expression. Thin: each command calls one function of ``engine.schedules``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import click
 
-from cli.app import cli, json_option, parse_inputs, pass_engine
+from cli.app import cli, git_source, git_sync_options, json_option, parse_inputs, pass_engine
 from cli.render import echo_json, print_table
 from engine import schedules as sched
 from engine.api import Engine
@@ -15,13 +15,14 @@ from engine.api import Engine
 
 @cli.group()
 def schedules() -> None:
-    """Schedules: start a flow at each slot of a cron expression (fired by every worker
-    and `engine serve`, exactly once per slot)."""
+    """Schedules: start a flow, or sync flows from git, at each slot of a cron expression
+    (fired by every worker and `engine serve`, exactly once per slot)."""
 
 
 @schedules.command("add")
 @click.argument("name")
-@click.option("--flow", required=True, help="The flow each slot starts.")
+@click.option("--flow", help="The flow each slot starts.")
+@git_sync_options
 @click.option("--cron", required=True, metavar="EXPR",
               help="Cron expression: 5 fields (minute hour day month weekday), or 6 (the sixth: seconds).")
 @click.option("-i", "--input", "pairs", multiple=True, metavar="KEY=VALUE", help="An input (JSON value or string).")
@@ -33,29 +34,32 @@ def schedules() -> None:
               "an earlier one fires missed slots as --catch-up says.")
 @json_option
 @pass_engine
-def schedules_add(engine: Engine, name: str, flow: str, cron: str, pairs: tuple[str, ...], inputs_json: str | None,
-                  timezone: str, catch_up: str, start: str | None, as_json: bool) -> None:
-    """Create the schedule NAME that starts FLOW at each slot of EXPR."""
-    info = sched.add(engine.store, name, flow, cron, inputs=parse_inputs(pairs, inputs_json), timezone=timezone,
-                     catch_up=catch_up, start=start, now=time.time())
+def schedules_add(engine: Engine, name: str, flow: str | None, git_repo: str | None, git_ref: str | None,
+                  git_path: str | None, cron: str, pairs: tuple[str, ...], inputs_json: str | None, timezone: str,
+                  catch_up: str, start: str | None, as_json: bool) -> None:
+    """Create the schedule NAME that starts FLOW (or syncs flows from git) at each slot of EXPR."""
+    git = git_source(flow, git_repo, git_ref, git_path)
+    info = sched.add(engine.store, name, flow, cron, git=git, inputs=parse_inputs(pairs, inputs_json),
+                     timezone=timezone, catch_up=catch_up, start=start, now=time.time())
     if as_json:
         echo_json(info)
         return
-    click.echo(f"schedule {name} starts flow {flow} at {cron!r} ({timezone}); next slot {info.next_slot}")
+    click.echo(f"schedule {name}: {info.action} at {cron!r} ({timezone}); next slot {info.next_slot}")
 
 
 @schedules.command("ls")
 @json_option
 @pass_engine
 def schedules_ls(engine: Engine, as_json: bool) -> None:
-    """List schedules with their next and last slots."""
+    """List schedules with their next and last slots, and what the last one did (the
+    execution it started, or the commit and flows its git sync registered)."""
     rows = sched.listing(engine.store)
     if as_json:
         echo_json(rows)
         return
-    print_table(["name", "flow", "cron", "timezone", "catch-up", "next slot", "last slot", "last execution"], [
-        [s.name, s.flow, s.cron, s.timezone, s.catch_up, "paused" if s.paused else s.next_slot, s.last_slot or "-",
-         s.last_execution or "-"] for s in rows])
+    print_table(["name", "action", "cron", "timezone", "catch-up", "next slot", "last slot", "last result"], [
+        [s.name, s.action, s.cron, s.timezone, s.catch_up, "paused" if s.paused else s.next_slot, s.last_slot or "-",
+         s.last_sync_summary or s.last_execution or "-"] for s in rows])
 
 
 @schedules.command("rm")

@@ -8,7 +8,7 @@ import shlex
 
 import click
 
-from cli.app import CONCURRENCY, cli, json_option, pass_engine
+from cli.app import CONCURRENCY, cli, git_source, git_sync_options, json_option, pass_engine
 from cli.render import echo_json, format_time, print_table
 from engine.api import Engine
 from engine.server import keys
@@ -96,40 +96,48 @@ def tokens_revoke(engine: Engine, name: str) -> None:
 
 @cli.group()
 def webhooks() -> None:
-    """Webhooks: POST /webhooks/NAME with the key starts a flow."""
+    """Webhooks: POST /webhooks/NAME with the key starts a flow (or syncs flows from git)."""
 
 
 @webhooks.command("create")
 @click.argument("name")
-@click.option("--flow", required=True, help="The flow each call starts.")
+@click.option("--flow", help="The flow each call starts.")
+@git_sync_options
 @click.option("--url", "base", default="http://127.0.0.1:8321", show_default=True,
               help="Where `engine serve` is reached, for the printed URL.")
 @json_option
 @pass_engine
-def webhooks_create(engine: Engine, name: str, flow: str, base: str, as_json: bool) -> None:
-    """Create the webhook NAME that starts FLOW; prints its URL and key (the key only this once)."""
-    key = keys.create_webhook(engine, name, flow)
+def webhooks_create(engine: Engine, name: str, flow: str | None, git_repo: str | None, git_ref: str | None,
+                    git_path: str | None, base: str, as_json: bool) -> None:
+    """Create the webhook NAME that starts FLOW (or, with --git-sync, registers the flows
+    of the newest commit: call it from the repository's post-receive hook); prints its
+    URL and key (the key only this once)."""
+    key, hook = keys.create_webhook(engine, name, flow, git_source(flow, git_repo, git_ref, git_path))
     url = f"{base.rstrip('/')}/webhooks/{name}"
     if as_json:
-        echo_json({"name": name, "flow": flow, "url": url, "key": key})
+        echo_json({"name": name, "flow": flow, "git": hook.git, "url": url, "key": key})
         return
-    click.echo(f"webhook {name} starts flow {flow}")
+    header = shlex.quote('X-Engine-Webhook-Key: ' + key)
+    click.echo(f"webhook {name}: {hook.action}")
     click.echo(f"url: {url}")
     click.echo(f"key: {key}  (shown only now; send it as the X-Engine-Webhook-Key header)")
-    click.echo(f"try: curl -X POST -H {shlex.quote('X-Engine-Webhook-Key: ' + key)} -H 'Content-Type: application/json' "
-               f"-d '{{}}' '{url}?wait=30'")
+    if hook.git is None:
+        click.echo(f"try: curl -X POST -H {header} -H 'Content-Type: application/json' -d '{{}}' '{url}?wait=30'")
+    else:
+        click.echo(f"in the repository's hooks/post-receive: curl -fsS -X POST -H {header} '{url}'")
 
 
 @webhooks.command("ls")
 @json_option
 @pass_engine
 def webhooks_ls(engine: Engine, as_json: bool) -> None:
-    """List webhooks (never their keys)."""
+    """List webhooks (never their keys), with how the last git sync of each that syncs ended."""
     rows = keys.list_webhooks(engine)
     if as_json:
         echo_json(rows)
         return
-    print_table(["name", "flow", "created"], [[w.name, w.flow, format_time(w.created_at)] for w in rows])
+    print_table(["name", "action", "created", "last sync"],
+                [[w.name, w.action, format_time(w.created_at), w.last_sync_summary or "-"] for w in rows])
 
 
 @webhooks.command("rm")

@@ -50,11 +50,9 @@ class Engine:
 
     # -- flows -------------------------------------------------------------------
 
-    def sync_flows(
-        self, directory: str | Path, *, keep_projects: bool = False, origin: Callable[[Path], str] | None = None,
-    ) -> list[SyncedFlow]:
+    def sync_flows(self, directory: str | Path, *, keep_projects: bool = False) -> list[SyncedFlow]:
         """Register every flow script in ``directory`` (see ``engine.flows.sync_directory``)."""
-        return sync_directory(self.store, directory, keep_projects=keep_projects, origin=origin)
+        return sync_directory(self.store, directory, keep_projects=keep_projects)
 
     def register_flow(self, name: str, source: str, project: str = "default") -> str:
         return self.store.put_flow(check_flow_name(name), source, project=project)

@@ -79,24 +79,30 @@ def check_flow_name(name: str) -> str:
 
 def sync_directory(
     store: Store, directory: str | Path, *, keep_projects: bool = False,
-    origin: Callable[[Path], str] | None = None,
+    origin: Callable[[Path], str] | None = None, strict: bool = False,
 ) -> list[SyncedFlow]:
     """Register every ``*.py`` in ``directory`` (project ``default``) and in its
     sub-folders (project = the sub-folder's name) as a new version of the flow named
     after the file. Unchanged files keep their version. With ``keep_projects``
     (``engine run``, which only sees one folder) flows already registered keep their
-    project. ``origin(file)``: where the store says a file came from (default: its path)."""
+    project. ``origin(file)``: where the store says a file came from (default: its path).
+    A file that cannot be read is skipped, one that does not load (a syntax error) is
+    registered all the same; with ``strict`` either refuses the whole sync (an automatic
+    sync, which no one watches, must not replace working flows with broken ones)."""
     found = []
     for path, project in flow_files(directory):
         try:  # one file that cannot be a flow must not stop the others (nor `engine run` of one)
             name = check_flow_name(_text_path(path).stem)
             registered = store.get_flow(name) if keep_projects else None
-            found.append((path, registered.project if registered else project, _read_flow(store, path)))
+            found.append((path, registered.project if registered else project, _read_flow(store, path, strict)))
         except FlowExitsError:
             raise  # every load of it would end its loader: refuse the whole sync, naming it
         except EngineError as exc:
-            shown, why = _shown(path), str(exc)
-            log.warning("%s; skipped it", why if shown in why else f"{why} (file {shown})")
+            shown, why = origin(path) if origin else _shown(path), str(exc)
+            why = why if shown in why else f"{why} (file {shown})"
+            if strict:
+                raise EngineError(f"{why}; nothing was registered") from None
+            log.warning("%s; skipped it", why)
     return [register_file(store, path, project, source, origin(path) if origin else None)
             for path, project, source in found]  # all files read first
 
@@ -131,9 +137,10 @@ def register_file(
     return SyncedFlow(name, project, version, str(path), before is None or before.version != version)
 
 
-def _read_flow(store: Store, path: Path) -> str:
+def _read_flow(store: Store, path: Path, strict: bool = False) -> str:
     """The source of flow file ``path``. A new version is loaded once first: one that exits
-    at module level (``sys.exit()``) is refused, since every load of it would end its loader."""
+    at module level (``sys.exit()``) is refused, since every load of it would end its loader
+    (with ``strict``, one that does not load at all too)."""
     name = check_flow_name(path.stem)
     try:
         source = path.read_text(encoding="utf-8")
@@ -151,7 +158,9 @@ def _read_flow(store: Store, path: Path) -> str:
         except FlowExitError as exc:
             raise FlowExitsError(f"flow file {_shown(path)}: {exc}; nothing was registered") from None
         except FlowLoadError:
-            pass  # registered all the same: its executions end with this error, `engine check` shows it
+            if strict:
+                raise
+            # else registered all the same: its executions end with this error, `engine check` shows it
     return source
 
 

@@ -16,10 +16,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
+import msgspec
+
 from engine.errors import EngineError
-from engine.flows import SyncedFlow
+from engine.flows import SyncedFlow, sync_directory
 from store.base import Store
 from store.flow_origins import FlowOrigins
+from store.git_actions import GitSource
 
 #: Seconds a git command may take (a clone over a slow network).
 GIT_TIMEOUT = 300
@@ -40,14 +43,25 @@ def _git(*args: str, cwd: Path | None = None, what: str) -> bytes:
     return done.stdout
 
 
+def check_source(source: GitSource, consequence: str = "nothing was registered") -> GitSource:
+    """``source``, a local repository's path made absolute (the worker or server that syncs
+    it later may run in another folder), if its ref and path can be given to git; an
+    ``EngineError`` saying ``consequence`` otherwise."""
+    if not source.repo.strip():
+        raise EngineError(f"the git repository must be a path or URL git can reach; {consequence}")
+    if source.path is not None and (PurePosixPath(source.path).is_absolute() or ".." in PurePosixPath(source.path).parts):
+        raise EngineError(f"--path {source.path!r} must be a folder inside the repository; {consequence}")
+    if not source.ref or source.ref.startswith("-"):
+        raise EngineError(f"--ref {source.ref!r} is not a branch, tag or commit; {consequence}")
+    local = Path(source.repo).expanduser()
+    return msgspec.structs.replace(source, repo=str(local.resolve())) if local.is_dir() else source
+
+
 @contextlib.contextmanager
 def checkout(repo: str, ref: str = "HEAD", path: str | None = None) -> Iterator[tuple[str, Path]]:
     """The full commit id of ``ref`` in ``repo`` and a temporary folder holding its
     ``path`` (default: the whole tree), deleted on leaving."""
-    if path is not None and (PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts):
-        raise EngineError(f"--path {path!r} must be a folder inside the repository; nothing was registered")
-    if ref.startswith("-"):
-        raise EngineError(f"--ref {ref!r} is not a branch, tag or commit; nothing was registered")
+    check_source(GitSource(repo, ref, path))
     with tempfile.TemporaryDirectory(prefix="engine-git-") as tmp:
         bare = Path(tmp) / "repo.git"
         _git("clone", "--bare", "--quiet", "--", repo, str(bare), what=f"cannot clone git repository {repo}")
@@ -71,6 +85,14 @@ def origin(repo: str, commit: str, folder: Path) -> Callable[[Path], str]:
     return lambda file: f"{repo}@{commit[:12]}:{file.relative_to(folder).as_posix()}"
 
 
-def record(store: Store, synced: list[SyncedFlow], repo: str, commit: str) -> None:
-    """Record that ``synced`` flow versions came from ``commit`` of ``repo``."""
-    FlowOrigins(store).record([s.version for s in synced], repo, commit)
+def sync_commit(store: Store, source: GitSource, *, strict: bool = False,
+                check: Callable[[Path], None] | None = None) -> tuple[str, list[SyncedFlow]]:
+    """Register the flows of one commit of ``source`` (see ``engine.flows.sync_directory``
+    for ``strict``), each version recording the commit; the commit id and the flows.
+    ``check(folder)`` looks at the checked-out flows first and may refuse them by raising."""
+    with checkout(source.repo, source.ref, source.path) as (commit, folder):
+        if check is not None:
+            check(folder)
+        synced = sync_directory(store, folder, origin=origin(source.repo, commit, folder), strict=strict)
+        FlowOrigins(store).record([s.version for s in synced], source.repo, commit)
+    return commit, synced

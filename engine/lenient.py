@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from engine.commands.children import ChildCommands
+from engine.commands.steps import StepCommands
 from engine.errors import rebuild_error
 from engine.flows import LoadedFlow
 from engine.journal import Journal
@@ -136,6 +138,34 @@ class LenientJournal(Journal):
         return None
 
 
+class _LenientSteps(StepCommands):
+    """Steps answered from any matching recorded event, None otherwise; timers never wait."""
+
+    journal: LenientJournal
+
+    def step(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+        body = self.journal.next(StepCompleted, name)
+        return None if body is None else revive(body.result, self.runtime)
+
+    def sleep(self, seconds: float) -> None:
+        body = self.journal.next(SleepStarted)
+        if body is not None:
+            self.journal.outcome(body)
+
+
+class _LenientChildren(ChildCommands):
+    """Waits answered from the recorded outcome, or at once as if every target ended."""
+
+    journal: LenientJournal
+
+    def wait_for(self, ids: list[str], return_when: str, timeout: float | None) -> list[str]:
+        body = self.journal.next(WaitStarted, ",".join(ids))
+        done = self.journal.outcome(body) if body is not None else None
+        if body is None or not isinstance(done, WaitCompleted):
+            return list(ids)
+        return self.wait_result(body, done)
+
+
 class LenientContext(TrackedContext):
     """Runs changed code against a history, answering what it can and never waiting."""
 
@@ -143,22 +173,8 @@ class LenientContext(TrackedContext):
         self.sandbox = _Sandbox(history[-1].at)
         self.lenient = LenientJournal(execution.id, history, self.sandbox, **kwargs)
         super().__init__(execution, history, journal=self.lenient)
-
-    def step(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
-        body = self.lenient.next(StepCompleted, name)
-        return None if body is None else revive(body.result, self)
-
-    def sleep(self, seconds: float) -> None:
-        body = self.lenient.next(SleepStarted)
-        if body is not None:
-            self.lenient.outcome(body)
-
-    def wait_for(self, ids: list[str], return_when: str, timeout: float | None) -> list[str]:
-        body = self.lenient.next(WaitStarted, ",".join(ids))
-        done = self.lenient.outcome(body) if body is not None else None
-        if body is None or not isinstance(done, WaitCompleted):
-            return list(ids)
-        return self.children.wait_result(body, done)
+        self.steps = _LenientSteps(self.lenient, execution, self)
+        self.children = _LenientChildren(self.lenient, execution, self)
 
     def check_end(self, status: str, line: int) -> None:
         self.end_line = self.end_line or line

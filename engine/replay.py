@@ -12,7 +12,6 @@ inputs): reaching the end of the log raises ``ReplayExhausted``. That is how
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from engine.commands.base import ExecutionInfo
@@ -66,81 +65,3 @@ class ReplayContext:
     def check_end(self, status: str, line: int) -> None:
         """The handler ended: leftover recorded commands mean the code diverged."""
         self.journal.check_end(status, line)
-
-    # -- flow_api's Runtime, delegated ---------------------------------------------------
-
-    def log(self, message: str, level: str) -> None:
-        self.pure.log(message, level)
-
-    def set_output(self, output: dict[str, Any], replace: bool) -> None:
-        self.pure.set_output(output, replace)
-
-    def own_field(self, field: str) -> Any:
-        return self.pure.own_field(field)
-
-    def now(self) -> float:
-        return self.pure.now()
-
-    def random(self) -> float:
-        return self.pure.random()
-
-    def uuid(self) -> str:
-        return self.pure.uuid()
-
-    def step(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
-        return self.steps.step(fn, args, kwargs, name)
-
-    def sleep(self, seconds: float) -> None:
-        self.steps.sleep(seconds)
-
-    def create_child(
-        self, flow: str, *, name: str | None, run: bool, inputs: dict[str, Any],
-        location_inheritance: str | None, child_type: str,
-    ) -> str:
-        return self.children.create_child(
-            flow, name=name, run=run, inputs=inputs, location_inheritance=location_inheritance, child_type=child_type
-        )
-
-    def start_child(self, execution_id: str, location_inheritance: str | None = None) -> None:
-        self.children.start_child(execution_id, location_inheritance)
-
-    def cancel(self, execution_id: str) -> None:
-        self.children.cancel(execution_id)
-
-    def wait_for(self, ids: list[str], return_when: str, timeout: float | None) -> list[str]:
-        return self.children.wait_for(ids, return_when, timeout)
-
-    def read_execution(self, execution_id: str, fields: tuple[str, ...]) -> dict[str, Any]:
-        return self.resources.read_execution(execution_id, fields)
-
-    def setting_read(self, name: str) -> tuple[bool, Any, str | None]:
-        return self.resources.setting_read(name)
-
-    def setting_save(self, name: str, value: Any, description: str | None) -> None:
-        self.resources.setting_save(name, value, description)
-
-    def setting_delete(self, name: str) -> None:
-        self.resources.setting_delete(name)
-
-    def flow_read(self, name: str) -> bool:
-        return self.resources.flow_read(name)
-
-    def query_executions(self, filter_: Any) -> list[str]:
-        return self.resources.query_executions(filter_)
-
-    def message(
-        self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None
-    ) -> Any:
-        return self.messages.message(subject, message, body, request, wait, timeout)
-
-    def create_connection(
-        self, connector: str | None, connector_type: str | None, *, name: str | None, run: bool,
-        params: dict[str, Any],
-    ) -> str:
-        return self.messages.create_connection(connector, connector_type, name=name, run=run, params=params)
-
-    def connector_read(self, name: str) -> tuple[bool, str | None, Any]:
-        return self.messages.connector_read(name)
-
-    def connector_save(self, name: str, connector_type: str, value: dict[str, Any]) -> None:
-        self.messages.connector_save(name, connector_type, value)

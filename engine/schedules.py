@@ -1,4 +1,5 @@
-"""Schedules: start a flow at each slot of a cron expression, exactly once per slot
+"""Schedules: start a flow, or sync the flows of a git repository
+(``engine.git_actions``), at each slot of a cron expression, exactly once per slot
 however many workers run (``store.schedules`` fires a slot in one compare-and-set
 transaction).
 
@@ -8,6 +9,7 @@ A slot found more than ``LATE_AFTER`` seconds late was missed (no worker ran the
 ``catch_up`` decides what fires for missed slots: ``latest`` (the default) the most
 recent one, ``all`` each of them (at most ``MAX_CATCH_UP`` slots in all, the most recent), ``none``
 nothing. Each execution gets the input ``schedule``: ``{name, slot, slot_epoch}``.
+A git-sync schedule syncs once per firing, for the latest of the slots that fire.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,9 +26,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
+from engine import git_actions
 from engine.errors import EngineError, NotFoundError
+from engine.git_sync import check_source
 from store import values
 from store.base import Store
+from store.git_actions import GitSource, SyncOutcome
 from store.model import NewExecution
 from store.schedules import ScheduleExistsError, ScheduleRow, ScheduleStore
 
@@ -43,10 +49,11 @@ CHECK_EVERY = 0.5
 
 
 class ScheduleInfo(msgspec.Struct, frozen=True):
-    """A schedule as ``engine schedules ls --json`` and ``GET /api/schedules`` show it."""
+    """A schedule as ``engine schedules ls --json`` and ``GET /api/schedules`` show it:
+    ``flow`` (None for a git sync), or ``git`` with ``last_sync`` (and its ``summary``)."""
 
     name: str
-    flow: str
+    flow: str | None
     cron: str
     timezone: str
     inputs: Any
@@ -55,6 +62,10 @@ class ScheduleInfo(msgspec.Struct, frozen=True):
     next_slot: str | None
     last_slot: str | None
     last_execution: str | None
+    action: str
+    git: GitSource | None = None
+    last_sync: SyncOutcome | None = None
+    last_sync_summary: str | None = None
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -87,19 +98,27 @@ def _slot_text(slot: int | None, timezone: str) -> str | None:
 
 def info(row: ScheduleRow) -> ScheduleInfo:
     """What a listing shows of ``row``."""
-    return ScheduleInfo(row.name, row.flow, row.cron, row.timezone, row.input_value, row.catch_up, row.paused,
-                        None if row.paused else _slot_text(row.next_slot, row.timezone),
-                        _slot_text(row.last_slot, row.timezone), row.last_execution)
+    return ScheduleInfo(row.name, None if row.git else row.flow, row.cron, row.timezone, row.input_value, row.catch_up,
+                        row.paused, None if row.paused else _slot_text(row.next_slot, row.timezone),
+                        _slot_text(row.last_slot, row.timezone), row.last_execution,
+                        git_actions.describe(row.git) if row.git else f"flow {row.flow}", row.git, row.last_sync,
+                        git_actions.summary(row.last_sync) if row.last_sync else None)
 
 
-def add(store: Store, name: str, flow: str, cron: str, *, inputs: dict[str, Any] | None = None,
-        timezone: str = "UTC", catch_up: str = "latest", start: str | None = None, now: float) -> ScheduleInfo:
-    """Create the schedule ``name``; its first slot is the first one after ``now``, or at
-    or after ``start`` (an ISO date, in ``timezone`` unless it names its own offset): a
-    start in the past fires the slots missed since then as ``catch_up`` says."""
+def add(store: Store, name: str, flow: str | None, cron: str, *, git: GitSource | None = None,
+        inputs: dict[str, Any] | None = None, timezone: str = "UTC", catch_up: str = "latest",
+        start: str | None = None, now: float) -> ScheduleInfo:
+    """Create the schedule ``name`` that starts ``flow``, or syncs the flows of ``git``
+    (one of them); its first slot is the first one after ``now``, or at or after
+    ``start`` (an ISO date, in ``timezone`` unless it names its own offset): a start in
+    the past fires the slots missed since then as ``catch_up`` says."""
     if not _NAME.fullmatch(name):
         raise EngineError(f"invalid schedule name {name!r}: use up to 64 letters, digits, '_', '-' and '.', "
                           "starting with a letter or digit")
+    if (flow is None) == (git is None):
+        raise EngineError(f"schedule {name!r} needs one action: --flow FLOW or --git-sync REPO")
+    if git is not None and inputs:
+        raise EngineError(f"schedule {name!r} syncs flows from git and takes no inputs: drop -i/--inputs")
     _check_cron(cron)
     zone = _zone(timezone)
     first = now
@@ -111,14 +130,16 @@ def add(store: Store, name: str, flow: str, cron: str, *, inputs: dict[str, Any]
         first = (when if when.tzinfo else when.replace(tzinfo=zone)).timestamp() - 1
     if catch_up not in CATCH_UP:
         raise EngineError(f"invalid catch-up {catch_up!r} for schedule {name!r}: use one of {', '.join(CATCH_UP)}")
-    if store.get_flow(flow) is None:
+    if git is not None:
+        git = check_source(git, f"schedule {name!r} was not added")
+    elif store.get_flow(flow or "") is None:
         raise NotFoundError(f"flow {flow!r} does not exist; register it with `engine flows sync DIR` first")
     try:
         encoded = values.roundtrip(inputs or {})
     except values.UnrecordableValueError as exc:
         raise EngineError(f"inputs for schedule {name!r} cannot be recorded: {exc}") from None
-    row = ScheduleRow(name, uuid.uuid4().hex, flow, cron, timezone, encoded, catch_up, False,
-                      next_slot(cron, timezone, first), None, None, now)
+    row = ScheduleRow(name, uuid.uuid4().hex, flow or "", cron, timezone, encoded, catch_up, False,
+                      next_slot(cron, timezone, first), None, None, now, git)
     try:
         ScheduleStore(store).add(row)
     except ScheduleExistsError:
@@ -168,13 +189,21 @@ def slots_to_fire(row: ScheduleRow, now: float) -> list[int]:
     return sorted(on_time + missed)
 
 
-def fire_due(store: Store, now: float) -> tuple[int, float]:
+#: Runs the git sync of a schedule for a slot this worker took.
+SyncSlot = Callable[[ScheduleRow, int], object]
+
+
+def fire_due(store: Store, now: float, sync: SyncSlot | None = None) -> tuple[int, float]:
     """Fire the slots due at ``now`` of every schedule; the number of executions
-    created here, and when to look again (at most ``CHECK_EVERY`` seconds on)."""
+    created here, and when to look again (at most ``CHECK_EVERY`` seconds on).
+    ``sync(row, slot)`` runs the git sync of a slot taken here (default: at once)."""
     schedules = ScheduleStore(store)
     fired = 0
     for row in schedules.due(now):
         try:
+            if row.git is not None:
+                _take(schedules, row, now, sync or (lambda r, slot: git_actions.sync_slot(store, r, slot)))
+                continue
             fired += _fire(store, schedules, row, now)
         except (CroniterBadCronError, CroniterBadDateError, EngineError) as exc:
             log.error("schedule %s: %s; it does not fire until fixed (`engine schedules rm %s` and add it again)",
@@ -199,3 +228,12 @@ def _fire(store: Store, schedules: ScheduleStore, row: ScheduleRow, now: float) 
     if schedules.fire(row.name, row.next_slot, next_slot(row.cron, row.timezone, now), executions):
         return len(executions)
     return 0
+
+
+def _take(schedules: ScheduleStore, row: ScheduleRow, now: float, sync: SyncSlot) -> None:
+    """Take the latest due slot of git-sync schedule ``row`` and sync for it, if this
+    worker's compare-and-set won it."""
+    slots = slots_to_fire(row, now)
+    taken = slots[-1] if slots else None
+    if schedules.take_slot(row.name, row.next_slot, next_slot(row.cron, row.timezone, now), taken) and taken:
+        sync(row, taken)

@@ -51,17 +51,17 @@ class Execution:
     def get(self, field: str) -> Any:
         """One field: ``input_value``, ``output_value``, ``status``, ``message``, ``name``, ..."""
         if self._is_self:
-            return self._runtime.own_field(field)
-        return self._runtime.read_execution(self.id, (field,))[field]
+            return self._runtime.pure.own_field(field)
+        return self._runtime.resources.read_execution(self.id, (field,))[field]
 
     def load(self, *fields: str) -> Any:
         """Several fields at once; one field gives its value, several a tuple."""
         if not fields:
             raise InvalidInputError("load() needs at least one field name, e.g. load('output_value')")
         if self._is_self:
-            got = tuple(self._runtime.own_field(f) for f in fields)
+            got = tuple(self._runtime.pure.own_field(f) for f in fields)
         else:
-            values = self._runtime.read_execution(self.id, fields)
+            values = self._runtime.resources.read_execution(self.id, fields)
             got = tuple(values[f] for f in fields)
         return got[0] if len(got) == 1 else got
 
@@ -71,7 +71,7 @@ class Execution:
         """Record a log line: the arguments joined by spaces, keyword arguments as k=v."""
         parts = [a if isinstance(a, str) else repr(a) for a in args]
         parts += [f"{k}={v!r}" for k, v in kwargs.items()]
-        self._runtime.log(" ".join(parts), level)
+        self._runtime.pure.log(" ".join(parts), level)
 
     def set_output(self, *args: Any, **kwargs: Any) -> None:
         """Set output fields: ``set_output(result=1)`` or ``set_output('result', 1)``."""
@@ -79,7 +79,7 @@ class Execution:
             if len(args) != 2:
                 raise InvalidInputError("set_output takes (key, value) or keyword arguments")
             kwargs = {args[0]: args[1], **kwargs}
-        self._runtime.set_output(kwargs, False)
+        self._runtime.pure.set_output(kwargs, False)
 
     def save(self, output_value: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """``this.save(output_value={...})`` replaces the whole output."""
@@ -88,7 +88,7 @@ class Execution:
         if output_value is not None:
             if not isinstance(output_value, dict):
                 raise InvalidInputError("output_value must be a dict")
-            self._runtime.set_output(output_value, True)
+            self._runtime.pure.set_output(output_value, True)
 
     def success(self, message: str | None = None) -> None:
         """End this execution successfully (``return this.success('done')``)."""
@@ -110,15 +110,15 @@ class Execution:
 
     def now(self) -> float:
         """Current time (epoch seconds), recorded: a replay sees the first run's value."""
-        return self._runtime.now()
+        return self._runtime.pure.now()
 
     def random(self) -> float:
         """A random float in [0, 1), recorded."""
-        return self._runtime.random()
+        return self._runtime.pure.random()
 
     def uuid(self) -> str:
         """A random UUID string, recorded."""
-        return self._runtime.uuid()
+        return self._runtime.pure.uuid()
 
     def step(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` once and record its result (or its failure).
@@ -133,7 +133,7 @@ class Execution:
         name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
         if isinstance(fn, functools.partial):
             name = getattr(fn.func, "__qualname__", repr(fn.func))
-        return self._runtime.step(fn, args, kwargs, name)
+        return self._runtime.steps.step(fn, args, kwargs, name)
 
     def sleep(self, seconds: float) -> None:
         """A durable timer: the execution waits holding no process, then continues.
@@ -141,7 +141,7 @@ class Execution:
         ``seconds`` must be a finite number from 0 to 10 years; anything else raises
         ``InvalidInputError`` (recorded, so a replay raises it again).
         """
-        self._runtime.sleep(float(seconds))
+        self._runtime.steps.sleep(float(seconds))
 
     # -- children and dependencies ---------------------------------------------------
 
@@ -165,13 +165,13 @@ class Execution:
         if not isinstance(flow_name, str) or not flow_name:
             raise InvalidInputError(f"flow must be a flow name or handle, not {flow!r}")
         merged = {**(inputs or {}), **input_kwargs}
-        child_id = self._runtime.create_child(
+        child_id = self._runtime.children.create_child(
             flow_name, name=name, run=run, inputs=merged,
             location_inheritance=location_inheritance, child_type="FLOW",
         )
         child = Execution(self._runtime, child_id)
         if run and wait:
-            self._runtime.wait_for([child_id], "ALL_SUCCEEDED", None)
+            self._runtime.children.wait_for([child_id], "ALL_SUCCEEDED", None)
         return child
 
     def connect(
@@ -192,10 +192,10 @@ class Execution:
         """
         if connector is None and connector_type is None:
             raise InvalidInputError("connect() needs a stored connector name or connector_type=...")
-        child_id = self._runtime.create_connection(connector, connector_type, name=name, run=run, params=params)
+        child_id = self._runtime.messages.create_connection(connector, connector_type, name=name, run=run, params=params)
         child = Execution(self._runtime, child_id)
         if run and wait:
-            self._runtime.wait_for([child_id], _return_when(return_when), None)
+            self._runtime.children.wait_for([child_id], _return_when(return_when), None)
         return child
 
     def message(
@@ -212,7 +212,7 @@ class Execution:
         return the answer dict; ``timeout`` seconds raise ``MessageResponseTimeoutError``;
         ``wait=False`` only records it. Returns the message id when not waiting.
         """
-        return self._runtime.message(subject, message, body, request, wait, timeout)
+        return self._runtime.messages.message(subject, message, body, request, wait, timeout)
 
     def run(self, wait: bool = True, location_inheritance: str | None = None) -> Execution:
         """Start this PAUSED execution; with ``wait`` the caller waits for it to end.
@@ -220,9 +220,9 @@ class Execution:
         ``location_inheritance`` sets the project the execution belongs to: ``created_by``
         (the caller's), ``default``, ``resource`` or ``wrapped_resource`` (its flow's).
         """
-        self._runtime.start_child(self.id, location_inheritance)
+        self._runtime.children.start_child(self.id, location_inheritance)
         if wait:
-            self._runtime.wait_for([self.id], "ALL_SUCCEEDED", None)
+            self._runtime.children.wait_for([self.id], "ALL_SUCCEEDED", None)
         return self
 
     def run_async(self) -> Execution:
@@ -231,12 +231,12 @@ class Execution:
     def wait(self, return_when: str = "ALL_SUCCEEDED", timeout: float | None = None) -> Execution:
         """Wait for this execution to end (a failure raises ``DependencyFailedError``
         unless ``return_when='ALL_ENDED'``)."""
-        self._runtime.wait_for([self.id], _return_when(return_when), timeout)
+        self._runtime.children.wait_for([self.id], _return_when(return_when), timeout)
         return self
 
     def cancel(self) -> None:
         """Cancel this execution and its children (recorded)."""
-        self._runtime.cancel(self.id)
+        self._runtime.children.cancel(self.id)
 
     def wait_for(
         self, *executions: Execution, return_when: str = "ALL_SUCCEEDED", timeout: float | None = None
@@ -250,13 +250,13 @@ class Execution:
         ids = [_execution_id(e) for e in _flatten(executions)]
         if not ids:
             return []
-        ended = set(self._runtime.wait_for(ids, _return_when(return_when), timeout))
+        ended = set(self._runtime.children.wait_for(ids, _return_when(return_when), timeout))
         return [Execution(self._runtime, i) for i in ids if i in ended]
 
     def dependency(self, *executions: Execution) -> None:
         """Wait for each execution in turn; raise as soon as one has failed."""
         for execution in _flatten(executions):
-            self._runtime.wait_for([_execution_id(execution)], "ALL_SUCCEEDED", None)
+            self._runtime.children.wait_for([_execution_id(execution)], "ALL_SUCCEEDED", None)
 
 
 def _flatten(items: tuple[Any, ...]) -> list[Any]:

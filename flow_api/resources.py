@@ -46,7 +46,7 @@ class Flow(Resource):
 
     def exists(self) -> bool:
         """Whether a flow of this name is registered (recorded, so replays agree)."""
-        return self._runtime.flow_read(self.name)
+        return self._runtime.resources.flow_read(self.name)
 
     def get(self, field: str) -> Any:
         """``'name'`` of the flow; other fields are not exposed yet."""
@@ -61,13 +61,13 @@ class Setting(Resource):
     kind = "setting"
 
     def exists(self) -> bool:
-        return self._runtime.setting_read(self.name)[0]
+        return self._runtime.resources.setting_read(self.name)[0]
 
     def get(self, field: str = "value") -> Any:
         """``'value'``, ``'description'`` or ``'name'`` of the setting."""
         if field == "name":
             return self.name
-        exists, value, description = self._runtime.setting_read(self.name)
+        exists, value, description = self._runtime.resources.setting_read(self.name)
         if not exists:
             raise ResourceNotFoundError(
                 f"setting {self.name!r} does not exist; check .exists() first or save it with .save(value=...)"
@@ -84,11 +84,11 @@ class Setting(Resource):
 
     def save(self, value: Any = None, description: str | None = None) -> Setting:
         """Create or overwrite the setting (recorded; a replay does not write again)."""
-        self._runtime.setting_save(self.name, value, description)
+        self._runtime.resources.setting_save(self.name, value, description)
         return self
 
     def delete(self) -> None:
-        self._runtime.setting_delete(self.name)
+        self._runtime.resources.setting_delete(self.name)
 
 
 class Connector(Resource):
@@ -97,13 +97,13 @@ class Connector(Resource):
     kind = "connector"
 
     def exists(self) -> bool:
-        return self._runtime.connector_read(self.name)[0]
+        return self._runtime.messages.connector_read(self.name)[0]
 
     def get(self, field: str = "value") -> Any:
         """``'value'`` (the stored parameters), ``'connector_type'`` or ``'name'``."""
         if field == "name":
             return self.name
-        exists, connector_type, value = self._runtime.connector_read(self.name)
+        exists, connector_type, value = self._runtime.messages.connector_read(self.name)
         if not exists:
             raise ResourceNotFoundError(f"connector {self.name!r} does not exist; save it with .save(connector_type=..., value={{...}})")
         if field == "value":
@@ -114,5 +114,5 @@ class Connector(Resource):
 
     def save(self, connector_type: str, value: dict[str, Any] | None = None) -> Connector:
         """Create or overwrite the connector. Keep secrets out of it: write ``'${env:NAME}'``."""
-        self._runtime.connector_save(self.name, connector_type, value or {})
+        self._runtime.messages.connector_save(self.name, connector_type, value or {})
         return self

@@ -56,4 +56,4 @@ class System:
             raise TypeError(f"executions() got unexpected arguments {sorted(kwargs)}")
         if filter_ is Ellipsis:
             filter_ = None
-        return [Execution(self._runtime, i) for i in self._runtime.query_executions(filter_)]
+        return [Execution(self._runtime, i) for i in self._runtime.resources.query_executions(filter_)]

@@ -3,13 +3,18 @@ digest of its secret (the secret itself is shown once and never stored)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
+from store.dialect import INTEGRITY_ERRORS, Conn
 from store.base import Store
-from store.open import as_sqlite
+from store.git_actions import GitSource, SyncOutcome, decode_outcome, encode_outcome, source_columns, source_of
+from store.open import as_sql
+
+_WEBHOOK_COLUMNS = "name, flow, digest, created_at, git_repo, git_ref, git_path, last_sync"
 
 
 class TokenRow(msgspec.Struct, frozen=True):
@@ -22,12 +27,21 @@ class TokenRow(msgspec.Struct, frozen=True):
 
 
 class WebhookRow(msgspec.Struct, frozen=True):
-    """A webhook: ``POST /webhooks/{name}`` with the key whose digest is ``digest`` starts ``flow``."""
+    """A webhook: ``POST /webhooks/{name}`` with the key whose digest is ``digest`` starts
+    ``flow``, or (``git`` set, ``flow`` '') syncs the flows of ``git``; ``last_sync``: how
+    its last sync ended."""
 
     name: str
     flow: str
     digest: str
     created_at: float
+    git: GitSource | None = None
+    last_sync: SyncOutcome | None = None
+
+
+def _webhook(fields: Sequence[Any]) -> WebhookRow:
+    name, flow, digest, created_at, git_repo, git_ref, git_path, last_sync = fields
+    return WebhookRow(name, flow, digest, created_at, source_of(git_repo, git_ref, git_path), decode_outcome(last_sync))
 
 
 class NameTakenError(ValueError):
@@ -39,7 +53,7 @@ class AccessStore:
     """API tokens and webhooks in the engine's database."""
 
     def __init__(self, store: Store) -> None:
-        self.store = as_sqlite(store, "API tokens and webhooks")
+        self.store = as_sql(store, "API tokens and webhooks")
 
     # -- tokens --------------------------------------------------------------------
 
@@ -50,11 +64,12 @@ class AccessStore:
             NameTakenError: a token named ``name`` is in use.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             row = conn.execute("SELECT revoked_at FROM api_tokens WHERE name = ?", (name,)).fetchone()
             if row is not None and row[0] is None:
                 raise NameTakenError(name)
-            conn.execute("INSERT OR REPLACE INTO api_tokens VALUES (?, ?, ?, NULL)", (name, digest, time.time()))
+            conn.execute("INSERT INTO api_tokens VALUES (?, ?, ?, NULL) ON CONFLICT(name) DO UPDATE SET "
+                         "digest = excluded.digest, created_at = excluded.created_at, revoked_at = NULL", (name, digest, time.time()))
 
         self.store.transaction(write)  # a NameTakenError raised by write undoes it
 
@@ -72,30 +87,37 @@ class AccessStore:
 
     # -- webhooks ------------------------------------------------------------------
 
-    def add_webhook(self, name: str, flow: str, digest: str) -> None:
-        """Store a new webhook.
+    def add_webhook(self, name: str, flow: str, digest: str, git: GitSource | None = None) -> None:
+        """Store a new webhook (``git``: its action is a git sync; ``flow`` is then '').
 
         Raises:
             NameTakenError: a webhook named ``name`` exists.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             try:
-                conn.execute("INSERT INTO webhooks VALUES (?, ?, ?, ?)", (name, flow, digest, time.time()))
-            except sqlite3.IntegrityError:
+                conn.execute(f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                             (name, flow, digest, time.time(), *source_columns(git)))
+            except INTEGRITY_ERRORS:
                 raise NameTakenError(name) from None
 
         self.store.transaction(write)  # a NameTakenError raised by write undoes it
 
     def webhook(self, name: str) -> WebhookRow | None:
         row = self.store.read(lambda conn: conn.execute(
-            "SELECT name, flow, digest, created_at FROM webhooks WHERE name = ?", (name,)).fetchone())
-        return WebhookRow(*row) if row else None
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE name = ?", (name,)).fetchone())
+        return _webhook(row) if row else None
 
     def webhooks(self) -> list[WebhookRow]:
         rows = self.store.read(lambda conn: conn.execute(
-            "SELECT name, flow, digest, created_at FROM webhooks ORDER BY name").fetchall())
-        return [WebhookRow(*row) for row in rows]
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks ORDER BY name").fetchall())
+        return [_webhook(row) for row in rows]
+
+    def record_sync(self, name: str, digest: str, outcome: SyncOutcome) -> None:
+        """Record how the git sync of webhook ``name`` ended (not on a webhook created anew
+        under that name meanwhile: its key, so ``digest``, differs)."""
+        self.store.transaction(lambda conn: conn.execute(
+            "UPDATE webhooks SET last_sync = ? WHERE name = ? AND digest = ?", (encode_outcome(outcome), name, digest)))
 
     def remove_webhook(self, name: str) -> bool:
         """Delete the webhook ``name``; False when there is none."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 #: over an expired lease, note that the previous activation did not finish.
 CLAIM_COUNTS = (
     "attempts = attempts + 1, attempt_log = CASE WHEN status = 'RUNNING' THEN "
-    "coalesce(attempt_log || char(10), '') || 'activation ' || attempts || ' by worker ' || "
+    "coalesce(attempt_log || '\n', '') || 'activation ' || attempts || ' by worker ' || "
     "coalesce(lease_owner, '?') || ' did not finish: its lease expired (the worker was killed, "
     "stopped or stalled)' ELSE attempt_log END"
 )
@@ -26,7 +26,7 @@ RESET_COUNTS = "attempts = 0, attempt_log = NULL"
 #: ``wake_at`` is when it became runnable: its tree runs, so it is claimed before new work.
 HAND_BACK = (
     "UPDATE executions SET status = 'QUEUED', wake_at = ?4, lease_owner = NULL, lease_expires = NULL, "
-    "attempts = CASE WHEN ?1 IS NULL THEN max(attempts - 1, 0) ELSE attempts END, "
-    "attempt_log = CASE WHEN ?1 IS NULL THEN attempt_log ELSE coalesce(attempt_log || char(10), '') || ?1 END "
+    "attempts = CASE WHEN CAST(?1 AS TEXT) IS NULL THEN CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END ELSE attempts END, "
+    "attempt_log = CASE WHEN CAST(?1 AS TEXT) IS NULL THEN attempt_log ELSE coalesce(attempt_log || '\n', '') || ?1 END "
     "WHERE id = ?2 AND fence = ?3 AND status = 'RUNNING'"
 )

@@ -6,14 +6,14 @@ import time
 from collections.abc import Sequence
 
 from store.base import Store
-from store.open import as_sqlite
+from store.open import as_sql
 
 
 class FlowOrigins:
     """The git commits of flow versions."""
 
     def __init__(self, store: Store) -> None:
-        self.store = as_sqlite(store, "the git commits of flow versions")
+        self.store = as_sql(store, "the git commits of flow versions")
 
     def record(self, versions: Sequence[str], repo: str, commit: str) -> None:
         """``versions`` were read from ``commit`` of ``repo``; a version seen in an earlier

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
+from store.dialect import Conn
 from store.model import FlowVersion
 
 _CURRENT = (
@@ -13,7 +13,7 @@ _CURRENT = (
 )
 
 
-def put(conn: sqlite3.Connection, version: str, name: str, project: str, source: str, path: str | None,
+def put(conn: Conn, version: str, name: str, project: str, source: str, path: str | None,
         now: float) -> None:
     """Keep ``source`` as ``version`` (once) and make it the current version of ``name``."""
     conn.execute(
@@ -23,18 +23,18 @@ def put(conn: sqlite3.Connection, version: str, name: str, project: str, source:
     conn.execute(
         "INSERT INTO flows VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
         "project=excluded.project, version=excluded.version, updated_at=excluded.updated_at "
-        "WHERE version != excluded.version OR project != excluded.project",
+        "WHERE flows.version != excluded.version OR flows.project != excluded.project",
         (name, project, version, now),
     )
 
 
-def select(conn: sqlite3.Connection, where: str = "1", params: tuple[Any, ...] = ()) -> list[FlowVersion]:
+def select(conn: Conn, where: str = "1 = 1", params: tuple[Any, ...] = ()) -> list[FlowVersion]:
     """The current versions of the flows matching ``where``, by name."""
     rows = conn.execute(f"{_CURRENT} WHERE {where} ORDER BY f.name", params).fetchall()
     return [FlowVersion(*row) for row in rows]
 
 
-def select_versions(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> list[FlowVersion]:
+def select_versions(conn: Conn, where: str, params: tuple[Any, ...]) -> list[FlowVersion]:
     """The versions matching ``where``, oldest first."""
     rows = conn.execute(
         "SELECT name, version, source, path, project, created_at FROM flow_versions "

@@ -10,17 +10,17 @@ wakes, and the table always agree.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
 from typing import Any
 
+from store.dialect import Conn
 from store import values
 from store.model import ConnectorWrite, MessageRow, NewMessage
 
 _MESSAGE_COLUMNS = ", ".join(MessageRow.__struct_fields__)
 
 
-def insert_message(conn: sqlite3.Connection, execution_id: str, new: NewMessage, at: float) -> None:
+def insert_message(conn: Conn, execution_id: str, new: NewMessage, at: float) -> None:
     conn.execute(
         f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
         (new.id, execution_id, new.seq, new.subject, new.message, values.encode(new.form), new.wait,
@@ -43,16 +43,16 @@ def message_row(row: tuple[Any, ...]) -> MessageRow:
     return MessageRow(*fields)
 
 
-def select_messages(conn: sqlite3.Connection, where: str = "1", params: tuple[Any, ...] = ()) -> list[MessageRow]:
+def select_messages(conn: Conn, where: str = "1 = 1", params: tuple[Any, ...] = ()) -> list[MessageRow]:
     """Messages matching ``where`` (which sees the derived status), oldest first."""
     rows = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM (SELECT {_DERIVED} FROM messages) WHERE {where} ORDER BY created_at",
+        f"SELECT {_MESSAGE_COLUMNS} FROM (SELECT {_DERIVED} FROM messages) AS m WHERE {where} ORDER BY created_at",
         (time.time(), *params),
     )
     return [message_row(r) for r in rows]
 
 
-def answer_message(conn: sqlite3.Connection, message_id: str, response: Any, at: float) -> list[str]:
+def answer_message(conn: Conn, message_id: str, response: Any, at: float) -> list[str]:
     """Store the answer; the waiting execution becomes runnable. Returns it (or nothing).
 
     Raises ValueError (one line, for the responder) when the message is unknown, does not
@@ -85,16 +85,16 @@ def _expired(deadline: float | None, now: float) -> bool:
     return deadline is not None and now >= deadline
 
 
-def write_connector(conn: sqlite3.Connection, write: ConnectorWrite, at: float) -> None:
+def write_connector(conn: Conn, write: ConnectorWrite, at: float) -> None:
     conn.execute(
         "INSERT INTO connectors VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
         "connector_type = excluded.connector_type, value = excluded.value, "
-        "description = coalesce(excluded.description, description), updated_at = excluded.updated_at",
+        "description = coalesce(excluded.description, connectors.description), updated_at = excluded.updated_at",
         (write.name, write.connector_type, values.encode(write.value), write.description, at),
     )
 
 
-def select_connectors(conn: sqlite3.Connection, name: str | None = None) -> list[ConnectorWrite]:
+def select_connectors(conn: Conn, name: str | None = None) -> list[ConnectorWrite]:
     where, params = ("WHERE name = ?", (name,)) if name is not None else ("", ())
     rows = conn.execute(f"SELECT name, connector_type, value, description FROM connectors {where} ORDER BY name", params)
     return [ConnectorWrite(n, t, values.decode(v), d) for n, t, v, d in rows]

@@ -1,5 +1,5 @@
-"""Open a store from the ``--db`` value: a file path, ``sqlite:///PATH``, or (not yet)
-``postgresql://...``."""
+"""Open a store from the ``--db`` value: a file path, ``sqlite:///PATH``, or
+``postgresql://user@host:port/dbname``."""
 
 from __future__ import annotations
 
@@ -7,22 +7,27 @@ import re
 
 from store.base import Store
 from store.errors import StoreError
+from store.pg_url import masked
+from store.postgres import PostgresStore
 from store.sqlite import SqliteStore
 
 #: A value without ``SCHEME://`` is a file path.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+#: The stores whose tables the side stores (tokens, schedules, search...) share.
+SqlStore = SqliteStore | PostgresStore
 
 
 def open_store(url: str, synchronous: str = "FULL") -> Store:
     """The store that ``url`` names, created on first use.
 
     Args:
-        url: a SQLite file path, ``sqlite:///relative/path`` or ``sqlite:////absolute/path``.
-        synchronous: SQLite's durability, ``FULL`` or ``NORMAL``.
+        url: a SQLite file path, ``sqlite:///relative/path``, ``sqlite:////absolute/path``,
+            or ``postgresql://user@host:port/dbname`` (also ``postgres://``).
+        synchronous: SQLite's durability, ``FULL`` or ``NORMAL`` (PostgreSQL's is the server's).
 
     Raises:
-        StoreError: a ``postgresql://`` URL (not built yet), an unknown scheme, or a
-            database that cannot be opened.
+        StoreError: an unknown scheme, or a database that cannot be opened.
     """
     found = _SCHEME.match(url)
     if found is None:
@@ -34,23 +39,22 @@ def open_store(url: str, synchronous: str = "FULL") -> Store:
             raise StoreError(f"database URL {url!r} names no file: write sqlite:///relative/path or sqlite:////absolute/path")
         return SqliteStore(path[1:], synchronous)
     if scheme in ("postgresql", "postgres"):
-        raise StoreError(
-            f"cannot open database {_without_password(url)}: PostgreSQL support is not built yet; "
-            "use a SQLite file for --db (a path, or sqlite:///PATH)"
-        )
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise StoreError(
+                f"cannot open database {masked(url)}: psycopg is not installed; "
+                "pip install 'durable-engine[postgres]'"
+            ) from None
+        return PostgresStore(url)
     raise StoreError(
-        f"cannot open database {_without_password(url)}: unknown scheme {scheme!r}; --db takes a file path "
-        "or sqlite:///PATH (postgresql:// is not built yet)"
+        f"cannot open database {masked(url)}: unknown scheme {scheme!r}; --db takes a file path, "
+        "sqlite:///PATH or postgresql://user@host:port/dbname"
     )
 
 
-def _without_password(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part hidden."""
-    return re.sub(r"^([^:/]+://[^:/@]*):[^@]*@", r"\1:***@", url)
-
-
-def as_sqlite(store: Store, what: str) -> SqliteStore:
-    """``store`` as the SQLite store that ``what`` is kept in (the only backend today)."""
-    if not isinstance(store, SqliteStore):
-        raise StoreError(f"{what} are kept in SQLite databases only, not in {store.path}")
+def as_sql(store: Store, what: str) -> SqlStore:
+    """``store`` as one of the SQL stores that ``what`` is kept in (every backend today)."""
+    if not isinstance(store, (SqliteStore, PostgresStore)):
+        raise StoreError(f"{what} are kept in SQL databases only, not in {store.path}")
     return store

@@ -22,7 +22,7 @@ class FilterError(ValueError):
 
 def compile_filter(expr: Any) -> tuple[str, list[Any]]:
     if expr is None or expr == {}:
-        return "1", []
+        return "1 = 1", []
     if not isinstance(expr, dict):
         raise FilterError(f"a filter must be a dict, not {type(expr).__name__}: {expr!r}")
     for combinator in ("and", "or"):
@@ -43,7 +43,7 @@ def compile_filter(expr: Any) -> tuple[str, list[Any]]:
         if not isinstance(value, (list, tuple)):
             raise FilterError(f"'in' on {field!r} takes a list, got {value!r}")
         if not value:
-            return "0", []
+            return "1 = 0", []
         return f"{field} IN ({','.join('?' * len(value))})", list(value)
     if op not in _OPS:
         raise FilterError(f"unknown op {op!r} in filter; use one of {', '.join(sorted([*_OPS, 'in']))}")

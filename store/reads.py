@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from store.dialect import Conn
 from store import values
 from store.events import Event, decode_body
 from store.model import ExecutionRow
@@ -20,7 +20,7 @@ def execution_row(row: Sequence[Any]) -> ExecutionRow:
     return ExecutionRow(*fields)
 
 
-def find_ids(conn: sqlite3.Connection, prefix: str) -> list[str]:
+def find_ids(conn: Conn, prefix: str) -> list[str]:
     """Up to two ids starting with ``prefix``."""
     rows = conn.execute(
         "SELECT id FROM executions WHERE id >= ? AND id < ? LIMIT 2", (prefix, prefix + "\uffff")
@@ -29,7 +29,7 @@ def find_ids(conn: sqlite3.Connection, prefix: str) -> list[str]:
 
 
 def select_executions(
-    conn: sqlite3.Connection, status: str | None, flow: str | None, project: str | None,
+    conn: Conn, status: str | None, flow: str | None, project: str | None,
     parent_id: str | None, since: float | None, limit: int | None,
 ) -> list[Any]:
     """Raw rows of the executions matching every given filter, newest first."""
@@ -49,7 +49,7 @@ def select_executions(
     return conn.execute(sql, params).fetchall()
 
 
-def dependencies(conn: sqlite3.Connection, execution_id: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+def dependencies(conn: Conn, execution_id: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """(what ``execution_id`` waited for, what waited for it), each as (id, since)."""
     waits_for = conn.execute(
         "SELECT target_id, since FROM dependencies WHERE waiter_id = ? ORDER BY since", (execution_id,)
@@ -60,7 +60,7 @@ def dependencies(conn: sqlite3.Connection, execution_id: str) -> tuple[list[tupl
     return waits_for, waited_by
 
 
-def load_events(conn: sqlite3.Connection, execution_id: str, after_seq: int) -> list[Event]:
+def load_events(conn: Conn, execution_id: str, after_seq: int) -> list[Event]:
     """The execution's log in seq order, past ``after_seq``."""
     rows = conn.execute(
         "SELECT seq, at, body, line FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq",
@@ -69,7 +69,7 @@ def load_events(conn: sqlite3.Connection, execution_id: str, after_seq: int) -> 
     return [Event(seq, at, decode_body(body), line) for seq, at, body, line in rows]
 
 
-def next_wake_at(conn: sqlite3.Connection) -> float | None:
+def next_wake_at(conn: Conn) -> float | None:
     """The earliest timer or lease expiry."""
     row = conn.execute(
         "SELECT min(t) FROM (SELECT min(wake_at) t FROM executions WHERE status = 'WAITING' "
@@ -78,7 +78,7 @@ def next_wake_at(conn: sqlite3.Connection) -> float | None:
     return None if row[0] is None else float(row[0])
 
 
-def has_pending_work(conn: sqlite3.Connection) -> bool:
+def has_pending_work(conn: Conn) -> bool:
     """Anything queued, running, or waiting on a timer or deadline."""
     row = conn.execute(
         "SELECT 1 FROM executions WHERE status IN ('QUEUED', 'RUNNING') "

@@ -6,22 +6,21 @@ import sqlite3
 
 from store import search_index
 
-SCHEMA_VERSION = 7  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks; 6: schedules, flow_origins; 7: search_text
+SCHEMA_VERSION = 8  # 2: pause columns; 3: wait_targets indexed by waiter; 4: activation attempts; 5: api_tokens, webhooks; 6: schedules, flow_origins; 7: search_text; 8: git-sync schedules and webhooks
 
-#: Statements that bring a database of version ``v - 1`` to ``v`` (tables new in ``v``
-#: come from ``_DDL``, whose statements are all ``IF NOT EXISTS``).
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: (
-        "ALTER TABLE executions ADD COLUMN paused_from TEXT",
-        "ALTER TABLE executions ADD COLUMN pause_requested INTEGER NOT NULL DEFAULT 0",
-    ),
-    4: (
-        "ALTER TABLE executions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE executions ADD COLUMN attempt_log TEXT",
-    ),
+_GIT_SYNC_COLUMNS = ("git_repo TEXT", "git_ref TEXT", "git_path TEXT", "last_sync BLOB")
+
+#: The columns (table, definition) that bring a database of version ``v - 1`` to ``v``.
+#: A column is added only to a table the database has, and only once: a table new since
+#: its version comes from ``TABLES_DDL`` (all ``IF NOT EXISTS``), with every column, after the
+#: migrations.
+COLUMN_MIGRATIONS: dict[int, tuple[tuple[str, str], ...]] = {
+    2: (("executions", "paused_from TEXT"), ("executions", "pause_requested INTEGER NOT NULL DEFAULT 0")),
+    4: (("executions", "attempts INTEGER NOT NULL DEFAULT 0"), ("executions", "attempt_log TEXT")),
+    8: tuple((table, column) for table in ("schedules", "webhooks") for column in _GIT_SYNC_COLUMNS),
 }
 
-_DDL = """
+TABLES_DDL = """
 CREATE TABLE IF NOT EXISTS flows (
     name TEXT PRIMARY KEY,
     project TEXT NOT NULL,
@@ -128,14 +127,18 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 );
 CREATE TABLE IF NOT EXISTS webhooks (
     name TEXT PRIMARY KEY,
-    flow TEXT NOT NULL,
+    flow TEXT NOT NULL,                -- '' when its action is a git sync
     digest TEXT NOT NULL,              -- sha256 of the key: the key itself is never stored
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    git_repo TEXT,                     -- set when its action is a git sync of git_ref (and the folder git_path)
+    git_ref TEXT,
+    git_path TEXT,
+    last_sync BLOB                     -- how its last git sync ended (store/git_actions.py)
 );
 CREATE TABLE IF NOT EXISTS schedules (
     name TEXT PRIMARY KEY,
     uid TEXT NOT NULL,                 -- random per schedule: the ids of fired executions derive from (uid, slot)
-    flow TEXT NOT NULL,
+    flow TEXT NOT NULL,                -- '' when its action is a git sync
     cron TEXT NOT NULL,
     timezone TEXT NOT NULL,
     input_value BLOB,
@@ -144,7 +147,11 @@ CREATE TABLE IF NOT EXISTS schedules (
     next_slot INTEGER NOT NULL,        -- epoch seconds of the next slot to fire (firing compares and sets it)
     last_slot INTEGER,
     last_execution TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    git_repo TEXT,                     -- set when its action is a git sync of git_ref (and the folder git_path)
+    git_ref TEXT,
+    git_path TEXT,
+    last_sync BLOB                     -- how its last git sync ended (store/git_actions.py)
 );
 CREATE TABLE IF NOT EXISTS flow_origins (
     version TEXT PRIMARY KEY,          -- a flow version registered by `flows sync --git`
@@ -186,9 +193,10 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
             return
         if version > 0:
             for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS.get(step, ()):
-                    conn.execute(statement)
-        for statement in [*_DDL.split(";"), search_index.DDL]:
+                for table, column in COLUMN_MIGRATIONS.get(step, ()):
+                    if (have := _columns(conn, table)) and column.split()[0] not in have:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        for statement in [*TABLES_DDL.split(";"), search_index.DDL]:
             if statement.strip():
                 conn.execute(statement)
         if 0 < version < 7:
@@ -198,3 +206,8 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The columns of ``table`` (none: the database has no such table)."""
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}

@@ -8,7 +8,7 @@ from typing import Any
 
 from store.base import Store
 from store.model import ExecutionRow
-from store.open import as_sqlite
+from store.open import as_sql
 from store.reads import execution_row
 from store.writes import EXECUTION_COLUMNS
 
@@ -18,32 +18,42 @@ def _phrase(word: str) -> str:
     return '"' + word.replace('"', '""') + '"*'
 
 
-def _where(words: Sequence[str], status: str | None, flow: str | None) -> tuple[str, list[Any]]:
+#: Per dialect: a word of the log (FTS5 prefix phrase; tsquery prefix of the quoted word),
+#: or part of the id, name or flow.
+_WORD = {
+    "sqlite": "(id IN (SELECT execution_id FROM search_text WHERE search_text MATCH ?) "
+              "OR instr(lower(id || ' ' || coalesce(name, '') || ' ' || flow), ?) > 0)",
+    "postgresql": "(id IN (SELECT execution_id FROM search_text WHERE "
+                  "words @@ to_tsquery('simple', quote_literal(?) || ':*')) "
+                  "OR strpos(lower(id || ' ' || coalesce(name, '') || ' ' || flow), ?) > 0)",
+}
+
+
+def _where(words: Sequence[str], status: str | None, flow: str | None, dialect: str) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for word in words:
-        clauses.append("(id IN (SELECT execution_id FROM search_text WHERE search_text MATCH ?) "
-                       "OR instr(lower(id || ' ' || coalesce(name, '') || ' ' || flow), ?) > 0)")
-        params += [_phrase(word), word.lower()]
+        clauses.append(_WORD[dialect])
+        params += [_phrase(word) if dialect == "sqlite" else word.lower(), word.lower()]
     for column, value in (("status", status), ("flow", flow)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
-    return " AND ".join(clauses) or "1", params
+    return " AND ".join(clauses) or "1 = 1", params
 
 
 class Search:
     """Executions found by the words of their logs, messages and errors."""
 
     def __init__(self, store: Store) -> None:
-        self.store = as_sqlite(store, "full-text search")
+        self.store = as_sql(store, "full-text search")
 
     def executions(self, query: str, status: str | None = None, flow: str | None = None,
                    limit: int | None = 200) -> list[ExecutionRow]:
         """The newest executions with this status and
         flow where every word of ``query`` starts a word of their log, messages or
         errors, or is part of their id, name or flow."""
-        where, params = _where(query.split(), status, flow)
+        where, params = _where(query.split(), status, flow, self.store.dialect)
         sql = f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE {where} ORDER BY created_at DESC, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"

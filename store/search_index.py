@@ -5,9 +5,9 @@ text is what was recorded, with secrets already masked. Read by store/search.py.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
+from store.dialect import Conn
 from store.events import CommandFailed, Event, ExecutionEnded, LogRecorded, MessageSent, decode_body
 
 #: The virtual table (created by store/schema.py with the others).
@@ -29,14 +29,18 @@ def _text(event: Event) -> str:
     return ""
 
 
-def index_events(conn: sqlite3.Connection, execution_id: str, events: Iterable[Event]) -> None:
+#: The kinds of event ``_text`` finds words in.
+_WITH_TEXT = frozenset({LogRecorded, MessageSent, ExecutionEnded, CommandFailed})
+
+
+def index_events(conn: Conn, execution_id: str, events: Iterable[Event]) -> None:
     """Add the text of ``events`` to the index (inside the commit that records them)."""
-    rows = [(execution_id, text) for text in map(_text, events) if text.strip()]
+    rows = [(execution_id, text) for e in events if type(e.body) in _WITH_TEXT and (text := _text(e)).strip()]
     if rows:
         conn.executemany("INSERT INTO search_text (execution_id, text) VALUES (?, ?)", rows)
 
 
-def index_existing(conn: sqlite3.Connection) -> None:
+def index_existing(conn: Conn) -> None:
     """Index every event already recorded (the migration to schema version 7)."""
     for execution_id, seq, at, line, body in conn.execute("SELECT execution_id, seq, at, line, body FROM events").fetchall():
         index_events(conn, execution_id, [Event(seq, at, decode_body(body), line)])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from store.dialect import Conn
 from store import values
 from store.errors import LeaseLostError
 from store.events import (
@@ -37,13 +36,17 @@ from store.search_index import index_events
 
 EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
 
+#: A backend's claim of queued executions: (conn, owner, limit, lease expiry, now) -> (id, fence) pairs.
+ClaimQueued = Callable[[Conn, str, int, float, float], list[tuple[str, int]]]
+INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
+
 #: ``wake_at`` of a QUEUED execution orders the claims: the time it became runnable for an
 #: execution of a tree that is already running (a child, a woken parent, an answered
 #: message), NULL for a new top-level one. Claims take the former first, oldest first,
 #: through the ``(status, wake_at)`` index, so a child never waits behind a backlog of new work.
 
 
-def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> None:
+def insert_execution(conn: Conn, new: NewExecution, at: float) -> None:
     at = new.created_at or at
     started = ExecutionStarted(FORMAT_VERSION, new.flow, new.flow_version, new.input_value, new.parent_id, new.name)
     conn.execute(
@@ -60,19 +63,19 @@ def insert_execution(conn: sqlite3.Connection, new: NewExecution, at: float) -> 
     )
 
 
-def write_setting(conn: sqlite3.Connection, write: SettingWrite, at: float) -> None:
+def write_setting(conn: Conn, write: SettingWrite, at: float) -> None:
     if write.delete:
         conn.execute("DELETE FROM settings WHERE name = ?", (write.name,))
     else:
         conn.execute(
             "INSERT INTO settings VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-            "value = excluded.value, description = coalesce(excluded.description, description), "
+            "value = excluded.value, description = coalesce(excluded.description, settings.description), "
             "updated_at = excluded.updated_at",
             (write.name, values.encode(write.value), write.description, at),
         )
 
 
-def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:
+def _append(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
     if not events:
         return
     first = events[0].seq
@@ -82,10 +85,18 @@ def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]
     )
     if cur.rowcount == 0:
         raise LeaseLostError(f"execution {execution_id}: log moved on before seq {first}")
-    conn.executemany(
-        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-        [(execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)) for e in events],
-    )
+    _insert_events(conn, execution_id, events)
+
+
+def _insert_events(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
+    """The rows of ``events``, their text in the search index and the dependency edges of their waits."""
+    if len(events) == 1:  # the common case (one step): no executemany machinery
+        e = events[0]
+        conn.execute(INSERT_EVENT, (execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)))
+    else:
+        conn.executemany(
+            INSERT_EVENT, [(execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)) for e in events]
+        )
     index_events(conn, execution_id, events)
     for e in events:  # a wait is a dependency even when it is satisfied without suspending
         if type(e.body) is WaitStarted:
@@ -94,17 +105,44 @@ def _append(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]
             )
 
 
-def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
-    now = time.time()
+def _fenced_append(conn: Conn, c: Commit, result: CommitResult) -> bool:
+    """Check that ``c``'s writer still holds the lease (noting its expiry in ``result``)
+    and append its events, in one statement when there are events; returns whether a
+    pause was requested meanwhile (`engine pause` while it ran: it pauses at this commit)."""
+    eid, events = c.execution_id, c.events
+    if events:
+        row = conn.execute(
+            "UPDATE executions SET last_seq = ? WHERE id = ? AND fence = ? AND status = 'RUNNING' AND last_seq = ? "
+            "RETURNING pause_requested, lease_expires",
+            (events[-1].seq, eid, c.fence, events[0].seq - 1),
+        ).fetchone()
+        if row is not None:
+            _insert_events(conn, eid, events)
+            result.lease_expires = row[1]
+            return bool(row[0])
+    row = conn.execute(
+        "SELECT fence, status, pause_requested, lease_expires FROM executions WHERE id = ?", (eid,)
+    ).fetchone()
+    if row is None or row[0] != c.fence or row[1] != "RUNNING":
+        raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
+    if events:  # the lease holds, so the log moved on under it
+        raise LeaseLostError(f"execution {eid}: log moved on before seq {events[0].seq}")
+    result.lease_expires = row[3]
+    return bool(row[2])
+
+
+def apply_commit(conn: Conn, c: Commit, now: float, claim_queued: ClaimQueued | None = None) -> CommitResult:
+    """Apply one execution's decision at ``now`` (the time its rows record); raises
+    ``LeaseLostError`` when its lease was lost. ``claim_queued`` (the backend's claim of
+    queued executions, if it offers one) lets a commit that releases the lease lease the
+    committing worker's next work in the same transaction (``Claim``)."""
     eid = c.execution_id
-    pause_requested = False
-    if c.fence is not None:
-        row = conn.execute("SELECT fence, status, pause_requested FROM executions WHERE id = ?", (eid,)).fetchone()
-        if row is None or row[0] != c.fence or row[1] != "RUNNING":
-            raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
-        pause_requested = bool(row[2])  # `engine pause` while it ran: pause at this commit
-    _append(conn, eid, c.events)
     result = CommitResult()
+    if c.fence is not None:
+        pause_requested = _fenced_append(conn, c, result)
+    else:
+        pause_requested = False
+        _append(conn, eid, c.events)
     for new in c.creates:
         insert_execution(conn, new, now)
         if new.status == "QUEUED":
@@ -126,9 +164,8 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
         conn.execute("UPDATE executions SET project = ? WHERE id = ?", (project, target))
     for target in c.cancel:
         _cancel_tree(conn, target, now, result)
-    if c.output_value is not UNSET:
-        conn.execute("UPDATE executions SET output_value = ? WHERE id = ?", (values.encode(c.output_value), eid))
     status = c.status
+    output = UNSET if c.output_value is UNSET else values.encode(c.output_value)
     if c.wait is not None:
         status = _register_wait(conn, eid, c.wait, now)
     elif c.wait_message is not None and conn.execute(
@@ -136,18 +173,25 @@ def apply_commit(conn: sqlite3.Connection, c: Commit) -> CommitResult:
     ).fetchone():
         status = "QUEUED"  # answered while the handler was deciding to wait
     if status is not None:
-        _set_status(conn, eid, status, c.message, c.wake_at, now, result)
+        _set_status(conn, eid, status, c.message, c.wake_at, now, result, output)
         result.status = status
-    elif c.release_lease:
-        conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
+    else:
+        if output is not UNSET:
+            conn.execute("UPDATE executions SET output_value = ? WHERE id = ?", (output, eid))
+        if c.release_lease:
+            conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
     if pause_requested:
         pause_at_commit(conn, eid, now, result)
-    if c.claim is not None and result.runnable:
-        _claim_runnable(conn, c.claim, now, result)
+    if c.claim is not None:
+        if result.runnable:
+            _claim_runnable(conn, c.claim, now, result)
+        free = c.claim.limit - len(result.claimed)
+        if c.release_lease and free > 0 and claim_queued is not None:  # the activation is over: its slot is free
+            result.claimed += claim_queued(conn, c.claim.owner, free, now + c.claim.lease_seconds, now)
     return result
 
 
-def _claim_runnable(conn: sqlite3.Connection, claim: Claim, now: float, result: CommitResult) -> None:
+def _claim_runnable(conn: Conn, claim: Claim, now: float, result: CommitResult) -> None:
     for eid in result.runnable[: claim.limit]:
         row = conn.execute(
             "UPDATE executions SET status = 'RUNNING', lease_owner = ?, lease_expires = ?, fence = fence + 1, "
@@ -158,17 +202,26 @@ def _claim_runnable(conn: sqlite3.Connection, claim: Claim, now: float, result: 
             result.claimed.append((eid, row[0]))
 
 
+_SET_STATUS = (
+    "UPDATE executions SET status = ?, message = coalesce(?, message), wake_at = ?, "
+    "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL, "
+    f"{RESET_COUNTS}{{}} WHERE id = ?"
+)
+_SET_STATUS_ONLY = _SET_STATUS.format("")
+_SET_STATUS_AND_OUTPUT = _SET_STATUS.format(", output_value = ?")
+
+
 def _set_status(
-    conn: sqlite3.Connection, eid: str, status: str, message: str | None, wake_at: float | None,
-    now: float, result: CommitResult,
+    conn: Conn, eid: str, status: str, message: str | None, wake_at: float | None,
+    now: float, result: CommitResult, output: bytes = UNSET,
 ) -> None:
+    """Change the status (and, given ``output``, the encoded output value) in one statement."""
     ended = status in ENDED_STATUSES
-    conn.execute(
-        "UPDATE executions SET status = ?, message = coalesce(?, message), wake_at = ?, "
-        "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL, "
-        f"{RESET_COUNTS} WHERE id = ?",
-        (status, message, now if status == "QUEUED" else wake_at, ended, now, eid),
-    )
+    head = (status, message, now if status == "QUEUED" else wake_at, ended, now)
+    if output is UNSET:
+        conn.execute(_SET_STATUS_ONLY, (*head, eid))
+    else:
+        conn.execute(_SET_STATUS_AND_OUTPUT, (*head, output, eid))
     if status == "QUEUED":
         result.runnable.append(eid)
     if ended:
@@ -177,7 +230,7 @@ def _set_status(
         _wake_waiters(conn, eid, status in FAILED_STATUSES, now, result)
 
 
-def waiting_on(conn: sqlite3.Connection, waiter: str, targets: Sequence[str]) -> list[str]:
+def waiting_on(conn: Conn, waiter: str, targets: Sequence[str]) -> list[str]:
     """Those of ``targets`` that wait, directly or through others, for ``waiter``: waiting
     for them would never end (a deadlock)."""
     marks = ",".join("?" * len(targets))
@@ -191,7 +244,7 @@ def waiting_on(conn: sqlite3.Connection, waiter: str, targets: Sequence[str]) ->
     return [r[0] for r in rows]
 
 
-def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: float) -> str:
+def _register_wait(conn: Conn, waiter: str, wait: WaitSpec, now: float) -> str:
     """Record the wait (its dependency edges came with its WaitStarted event); QUEUED if it
     is satisfied already, or would close a cycle of waits (the waiter then sees the
     deadlock when it looks again)."""
@@ -212,9 +265,9 @@ def _register_wait(conn: sqlite3.Connection, waiter: str, wait: WaitSpec, now: f
     return "WAITING"
 
 
-def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, now: float, result: CommitResult) -> None:
+def _wake_waiters(conn: Conn, target: str, failed: bool, now: float, result: CommitResult) -> None:
     """``target`` ended: count it for every waiter and make runnable those now satisfied."""
-    waiters = conn.execute("SELECT waiter_id FROM wait_targets WHERE target_id = ?", (target,)).fetchall()
+    waiters = conn.execute("DELETE FROM wait_targets WHERE target_id = ? RETURNING waiter_id", (target,)).fetchall()
     for (waiter,) in waiters:
         row = conn.execute(
             "UPDATE waits SET ended = ended + 1, failed = failed + ? WHERE waiter_id = ? "
@@ -232,10 +285,9 @@ def _wake_waiters(conn: sqlite3.Connection, target: str, failed: bool, now: floa
                 (now, waiter),
             ).rowcount:
                 result.runnable.append(waiter)
-    conn.execute("DELETE FROM wait_targets WHERE target_id = ?", (target,))
 
 
-def _cancel_tree(conn: sqlite3.Connection, root: str, now: float, result: CommitResult) -> None:
+def _cancel_tree(conn: Conn, root: str, now: float, result: CommitResult) -> None:
     """Cancel ``root`` and its descendants that have not ended, recording it in each log."""
     pending = [root]
     while pending:

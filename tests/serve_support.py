@@ -56,14 +56,15 @@ def engine_command(db: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ENGINE_ARGV, "--db", db, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
-def start_server(folder: Path, db: str, *args: str) -> Served:
-    """``engine serve --port 0 ARGS`` on database ``db`` with the serve flows registered,
-    its output in ``folder``, once it listens (the deadline only stops a hung test)."""
+def start_server(folder: Path, db: str, *args: str, engine_args: tuple[str, ...] = (), logs: str = "serve") -> Served:
+    """``engine ENGINE_ARGS serve --port 0 ARGS`` on database ``db`` with the serve flows
+    registered, once it listens (the deadline only stops a hung test); its output goes to
+    ``folder/LOGS.out`` and ``.err`` (give servers on one folder their own)."""
     synced = engine_command(db, "flows", "sync", str(SERVE_FLOWS))
     assert synced.returncode == 0, synced.stderr
-    out, err = folder / "serve.out", folder / "serve.err"
+    out, err = folder / f"{logs}.out", folder / f"{logs}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen([*ENGINE_ARGV, "--db", db, "serve", "--port", "0", *args],
+        proc = subprocess.Popen([*ENGINE_ARGV, "--db", db, *engine_args, "serve", "--port", "0", *args],
                                 stdout=stdout, stderr=stderr)
     stop = time.monotonic() + 60
     while True:

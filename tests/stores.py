@@ -125,12 +125,13 @@ def run_sql(db: str, statement: str, params: Sequence[Any] = ()) -> list[tuple[A
 def stored_bytes(db: str) -> dict[str, bytes]:
     """Everything the database holds, as bytes, to look for what must never be stored.
 
-    SQLite: each of its files (the database, WAL, shared memory, lock) as it is on disk.
+    SQLite: each of its files (the database, WAL, shared memory, lock) as it is on disk
+    (folders beside it, such as the wake-up sockets' ``DB-wake/``, hold no data).
     PostgreSQL: each table's values, bytes as stored and everything else as text.
     """
     if chosen_store() == "sqlite":
         path = Path(db)
-        return {p.name: p.read_bytes() for p in path.parent.glob(path.name + "*")}
+        return {p.name: p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file()}
     return {table: b"\n".join(values) for table, values in table_values(db).items()}
 
 

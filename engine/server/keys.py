@@ -10,9 +10,12 @@ import secrets
 
 import msgspec
 
+from engine import git_actions
 from engine.api import Engine
 from engine.errors import EngineError, NotFoundError
+from engine.git_sync import check_source
 from store.access import AccessStore, NameTakenError, WebhookRow
+from store.git_actions import GitSource, SyncOutcome
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -26,11 +29,16 @@ class TokenInfo(msgspec.Struct, frozen=True):
 
 
 class WebhookInfo(msgspec.Struct, frozen=True):
-    """What ``engine webhooks ls`` shows of a webhook (never its key)."""
+    """What ``engine webhooks ls`` shows of a webhook (never its key): the ``flow`` it
+    starts, or (``flow`` None) the ``git`` source it syncs and how its ``last_sync`` ended."""
 
     name: str
-    flow: str
+    flow: str | None
     created_at: float
+    action: str
+    git: GitSource | None = None
+    last_sync: SyncOutcome | None = None
+    last_sync_summary: str | None = None
 
 
 class KeyRefusedError(EngineError):
@@ -97,20 +105,28 @@ def token_name(engine: Engine, token: str) -> str:
 # -- webhooks --------------------------------------------------------------------------
 
 
-def create_webhook(engine: Engine, name: str, flow: str) -> str:
-    """A webhook ``name`` that starts ``flow``; returns its key (shown once, stored hashed)."""
-    if engine.store.get_flow(flow) is None:
+def create_webhook(engine: Engine, name: str, flow: str | None, git: GitSource | None = None) -> tuple[str, WebhookInfo]:
+    """A webhook ``name`` that starts ``flow`` or syncs the flows of ``git`` (one of them);
+    returns its key (shown once, stored hashed) and what ``list_webhooks`` shows of it."""
+    if (flow is None) == (git is None):
+        raise EngineError(f"webhook {name!r} needs one action: --flow FLOW or --git-sync REPO")
+    if git is not None:
+        git = check_source(git, f"webhook {name!r} was not created")
+    elif engine.store.get_flow(flow or "") is None:
         raise NotFoundError(f"flow {flow!r} does not exist; register it with `engine flows sync DIR` first")
     key = new_secret("whk_")
     try:
-        AccessStore(engine.store).add_webhook(check_name(name, "webhook"), flow, digest(key))
+        AccessStore(engine.store).add_webhook(check_name(name, "webhook"), flow or "", digest(key), git)
     except NameTakenError:
         raise EngineError(f"webhook {name!r} exists; `engine webhooks rm {name}` first, or pick another name") from None
-    return key
+    return key, next(w for w in list_webhooks(engine) if w.name == name)
 
 
 def list_webhooks(engine: Engine) -> list[WebhookInfo]:
-    return [WebhookInfo(w.name, w.flow, w.created_at) for w in AccessStore(engine.store).webhooks()]
+    return [WebhookInfo(w.name, None if w.git else w.flow, w.created_at,
+                        git_actions.describe(w.git) if w.git else f"flow {w.flow}", w.git, w.last_sync,
+                        git_actions.summary(w.last_sync) if w.last_sync else None)
+            for w in AccessStore(engine.store).webhooks()]
 
 
 def remove_webhook(engine: Engine, name: str) -> None:

@@ -13,12 +13,12 @@ from engine.details import Dependency, Timings, VersionInfo
 from engine.schedules import ScheduleInfo
 from engine.server.api import Answered, ControlRequest, Started, StartRequest
 from engine.server.http import Error
-from engine.server.webhooks import KEY_HEADER, METHODS, WebhookResult
+from engine.server.webhooks import KEY_HEADER, METHODS, SyncResult, WebhookResult
 from engine.views import INTERNAL_FIELDS
 from store.events import ForkOrigin
 from store.model import STATUSES, ExecutionRow, MessageRow
 
-_STRUCTS = (StartRequest, Started, ControlRequest, Answered, Error, WebhookResult, ControlResult, MessageRow,
+_STRUCTS = (StartRequest, Started, ControlRequest, Answered, Error, WebhookResult, SyncResult, ControlResult, MessageRow,
             ExecutionRow, VersionInfo, Timings, Dependency, ForkOrigin, ScheduleInfo)
 
 
@@ -96,10 +96,10 @@ _ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None, dict[int, A
     ("get", "/metrics", "Prometheus metrics: executions by status, queue depth, commits, steps, latencies", [], None,
      {200: {"type": "string", "contentMediaType": "text/plain"}}),
     ("get", "/api/openapi.json", "This document", [], None, {200: {"type": "object"}}),
-    *((method, "/webhooks/{name}", "Start the webhook's flow with the body as inputs", [
+    *((method, "/webhooks/{name}", "Start the webhook's flow with the body as inputs (or run its git sync)", [
         _param("name", "path"), _param("key", description=f"The webhook's key (better: the {KEY_HEADER} header)"),
         _param(KEY_HEADER, "header"), _param("wait", type="number", description="Seconds to wait for the output")],
-       "Inputs", {200: _ref("WebhookResult"), 202: _ref("Started")})
+       "Inputs", {200: {"oneOf": [_ref("WebhookResult"), _ref("SyncResult")]}, 202: _ref("Started")})
       for method in (m.lower() for m in METHODS)),
     ("get", "/login", "Use a one-time login link: sets the session cookie", [_param("token")], None,
      {200: _TEXT["html"]}),

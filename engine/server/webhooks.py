@@ -6,6 +6,11 @@ text body as the input ``body``) and the input ``webhook``: the webhook's name, 
 request's method, its headers (secrets masked, the key too) and its query (the key
 removed). ``?wait=SECONDS`` answers with the execution's output when it ends in time;
 otherwise (and without ``wait``) the answer is 202 with the execution's id.
+
+A webhook whose action is a git sync (``engine webhooks create NAME --git-sync REPO``,
+called by a git server's post-receive hook, say) ignores the body: it registers the
+flows of its ref's newest commit and answers 200 with the commit and the flows, or 422
+with the one line that says why nothing was registered (``engine.git_actions``).
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from engine import git_actions
 from engine.api import Engine
 from engine.connectors.masking import mask_secrets
 from engine.server.api import Started, call, wait_for_end
 from engine.server.http import ApiError, json_response, read_body, wait_seconds
 from engine.server.keys import webhook_for_key
+from store.git_actions import GitSource, SyncedFlowInfo
 from store.model import Status
 
 KEY_HEADER = "X-Engine-Webhook-Key"
@@ -39,11 +46,25 @@ class WebhookResult(msgspec.Struct):
     output: Any
 
 
+class SyncResult(msgspec.Struct):
+    """The answer of a git-sync webhook: the commit whose flows it registered."""
+
+    webhook: str
+    git: GitSource
+    commit: str
+    flows: list[SyncedFlowInfo]
+
+
 async def call_webhook(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     name = request.path_params["name"]
     key = request.headers.get(KEY_HEADER) or request.query_params.get(KEY_PARAM)
     hook = await call(webhook_for_key, engine, name, key)
+    if hook.git is not None:
+        outcome = await call(git_actions.sync_webhook, engine.store, hook)
+        if outcome.error is not None or outcome.commit is None:
+            raise ApiError(422, f"webhook {name}: git sync failed: {outcome.error}")
+        return json_response(SyncResult(name, hook.git, outcome.commit, outcome.flows))
     wait = wait_seconds(request.query_params.get("wait"))
     inputs = {**await _body_inputs(request), "webhook": _request_input(request, name)}
     execution_id = await call(lambda: engine.start(hook.flow, inputs, name=f"webhook {name}"), status=422)

@@ -99,11 +99,11 @@ def parked(command: str, db: Path, sync: str, **options: Any) -> Iterator[list[s
 
 @contextmanager
 def workers(db: Path, sync: str, count: int, *, concurrency: int,
-            poll: float | None = None) -> Iterator[list[subprocess.Popen[bytes]]]:
+            poll: float | None = None, warm_cache: bool = True) -> Iterator[list[subprocess.Popen[bytes]]]:
     """``count`` long-running ``engine worker`` processes on ``db`` (``poll``: the
-    safety-net --poll, else the default); killed on exit."""
+    safety-net --poll, else the default; ``warm_cache=False``: --no-warm-cache); killed on exit."""
     argv = [*engine_command(), "--db", str(db), "--synchronous", sync, "worker",
-            "--concurrency", str(concurrency), "--no-supervise"]
+            "--concurrency", str(concurrency), "--no-supervise", *([] if warm_cache else ["--no-warm-cache"])]
     argv += ["--poll", str(poll)] if poll is not None else []
     procs = [subprocess.Popen(argv, cwd=REPO, env=_env(None), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(count)]

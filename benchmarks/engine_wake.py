@@ -95,9 +95,11 @@ def engine_wake(ctx: Context) -> list[Row]:
     this process starts each parent and reads its output. Latency runs, as in DBOS's row,
     from the child's last line, a time.time() taken just before its final durable write
     (its end commit), to the parent's next line after the wait; it includes that commit,
-    the claim, loading and replaying the parent. The child first sleeps 20 ms plus a
+    the claim, and loading and replaying the parent unless its handler is still parked in
+    the worker's warm cache (`engine.warm`). The child first sleeps 20 ms plus a
     random 0..5 ms, outside the measured span, so the parent is parked. *one process*:
-    one `engine worker` (concurrency 16) runs both. *child on another process*: two
+    one `engine worker` (concurrency 16) runs both; *--no-warm-cache*: the same with a
+    worker that replays the parent from its log (run just before, on the same database). *child on another process*: two
     `engine worker --concurrency 1` processes; after creating the child the parent keeps
     its worker's only slot busy for 30 ms (in a recorded step), so the other worker
     claims the child (which then settles 50 ms); trials where the pids show otherwise
@@ -121,6 +123,9 @@ def engine_wake(ctx: Context) -> list[Row]:
         engine = Engine(db, synchronous=sync)
         engine.sync_flows(FLOWS)
         try:
+            with workers(db, sync, 1, concurrency=16, warm_cache=False):
+                _child_trial(engine, 0.0, SETTLE)  # warm-up
+                cold = [_child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
             with workers(db, sync, 1, concurrency=16):
                 _child_trial(engine, 0.0, SETTLE)  # warm-up
                 one = [_child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
@@ -148,6 +153,7 @@ def engine_wake(ctx: Context) -> list[Row]:
         finally:
             engine.close()
         rows += _wake_rows("engine, one process", sync, one)
+        rows += _wake_rows("engine, one process, --no-warm-cache", sync, cold)
         rows += _wake_rows("engine, child on another process", sync, two)
         commit = Row.of("wake", RAW, sync, RAW_COMMIT, "ms", Stats.of(raw), "reference")
         rows += [commit, *_wake_rows("engine, message from another process", sync, message, "answerer's", commit)]

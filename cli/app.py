@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from engine import warm
 from engine.api import Engine, default_db_path
 from engine.errors import EngineError
 from store import values
@@ -129,6 +130,7 @@ pass_opener = click.make_pass_decorator(EngineOpener)
 def cli(ctx: click.Context, db_path: str | None, synchronous: str | None, verbose: bool) -> None:
     """Durable execution for Python automations."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warm.size_from_env()  # a bad ENGINE_WARM_CACHE is one line now, not a worker that dies later
     ctx.obj = EngineOpener(db_path or default_db_path(), synchronous)
     ctx.call_on_close(ctx.obj.close)
 

@@ -138,17 +138,23 @@ def _show_result(row: Any, as_json: bool) -> None:
 @click.option("--activation-timeout", default=DEFAULT_ACTIVATION_TIMEOUT, show_default=True, metavar="SECONDS",
               type=FiniteRange(0, min_open=True),
               help="How long one activation may run before it is stopped (a flow's TIMEOUT = SECONDS overrides it).")
+@click.option("--no-warm-cache", is_flag=True, help="Replay every wake-up from the log instead of going on with the "
+              "handler kept parked in memory (also ENGINE_WARM_CACHE=0).")
 @supervise_option
 @click.option("--until-ended", metavar="ID", hidden=True, help="Run until this execution ends (what `engine run` runs).")
 @pass_engine
 def worker(engine: Engine, concurrency: int, until_idle: bool, lease_seconds: float, poll_interval: float,
-           max_attempts: int, activation_timeout: float, supervise: bool, until_ended: str | None) -> None:
+           max_attempts: int, activation_timeout: float, no_warm_cache: bool, supervise: bool,
+           until_ended: str | None) -> None:
     """Run executions from the database until stopped (Ctrl-C)."""
-    options = dict(concurrency=concurrency, lease_seconds=lease_seconds, poll_interval=poll_interval,
-                   max_attempts=max_attempts, activation_timeout=activation_timeout)
+    options: dict[str, Any] = dict(concurrency=concurrency, lease_seconds=lease_seconds, poll_interval=poll_interval,
+                                   max_attempts=max_attempts, activation_timeout=activation_timeout)
+    if no_warm_cache:
+        options["warm_cache"] = 0
     if supervise:
         args = ["--concurrency", str(concurrency), "--lease", str(lease_seconds), "--poll", str(poll_interval),
                 "--max-attempts", str(max_attempts), "--activation-timeout", str(activation_timeout)]
+        args += ["--no-warm-cache"] * no_warm_cache
         sys.exit(_supervised(engine, args + ["--until-idle"] * until_idle, max_attempts, lambda: False))
     w = engine.worker(**options)
     try:

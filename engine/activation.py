@@ -37,10 +37,7 @@ def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
         status, line = end.status, _flow_line(end.__traceback__, flow.module_globals)
         message = None if end.message is None else shorten(text_of(end.message))
     except Suspended as signal:
-        return Decision(
-            "suspend", ctx.journal.pending, creates=ctx.journal.unflushed, wake_at=signal.wake_at, wait=signal.wait,
-            message_id=signal.message_id,
-        )
+        return suspend_decision(ctx, signal)
     except ReplayExhausted:
         return Decision("exhausted")
     except ActivationAborted:
@@ -57,6 +54,14 @@ def _run(ctx: ReplayContext, flow: LoadedFlow) -> Decision:
     except BaseException as exc:  # a flow error of any kind, SystemExit included, ends the execution
         return _failed(ctx, flow, exc)
     return _ended(ctx, flow, status, message, line, None)
+
+
+def suspend_decision(ctx: ReplayContext, signal: Suspended) -> Decision:
+    """The decision of a handler that must wait: what it recorded, and what wakes it."""
+    return Decision(
+        "suspend", ctx.journal.pending, creates=ctx.journal.unflushed, wake_at=signal.wake_at, wait=signal.wait,
+        message_id=signal.message_id,
+    )
 
 
 def _failed(ctx: ReplayContext, flow: LoadedFlow, exc: BaseException) -> Decision:

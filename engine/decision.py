@@ -7,8 +7,8 @@ from typing import Any, Literal
 import msgspec
 
 from flow_api.exceptions import LifecycleSignal
-from store.events import ErrorInfo, Event
-from store.model import NewExecution, WaitSpec
+from store.events import ErrorInfo, Event, ExecutionEnded
+from store.model import NewExecution, Status, WaitSpec
 
 
 class Suspended(LifecycleSignal):
@@ -62,3 +62,13 @@ class Decision(msgspec.Struct):
     wait: WaitSpec | None = None
     message_id: str | None = None
     line: int = 0
+
+
+def ended_in_error(
+    seq: int, at: float, message: str, info: ErrorInfo, output: dict[str, Any], *, before: Decision | None = None
+) -> Decision:
+    """End the execution ENDED_ERROR with ``message`` at ``seq``, after what ``before``
+    (an interrupted activation) recorded, if given."""
+    ended = Event(seq, at, ExecutionEnded(Status.ENDED_ERROR, message, output, info), before.line if before else 0)
+    events, creates = ([*before.events, ended], before.creates) if before else ([ended], [])
+    return Decision("end", events, creates=creates, status=Status.ENDED_ERROR, message=message, output_value=output)

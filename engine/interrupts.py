@@ -53,24 +53,34 @@ class Interrupts:
     def running(self, execution_id: str) -> Iterator[None]:
         """The current thread runs ``execution_id`` until the block ends. The caller must
         catch ``ActivationInterrupted`` around the block: one may come as it ends."""
-        ident = threading.get_ident()
-        with self._lock:
-            self._threads[execution_id] = ident
+        self.enter(execution_id)
         try:
             yield
         finally:
-            while True:  # an interrupt delivered here is caught; none can come once unregistered
-                try:
-                    with self._lock:
-                        self._threads.pop(execution_id, None)
-                        self._requested.pop(ident, None)
-                        injected = ident in self._injected
-                        self._injected.discard(ident)
-                    if injected:
-                        _absorb()
-                    break
-                except ActivationInterrupted:
-                    continue
+            self.leave(execution_id)
+
+    def enter(self, execution_id: str) -> None:
+        """The current thread runs ``execution_id`` from now on."""
+        with self._lock:
+            self._threads[execution_id] = threading.get_ident()
+
+    def leave(self, execution_id: str) -> None:
+        """The current thread stops running ``execution_id`` (a handler parked at its
+        wait, ``engine.warm``, leaves until it goes on); an interrupt pending is dropped."""
+        ident = threading.get_ident()
+        while True:  # an interrupt delivered here is caught; none can come once unregistered
+            try:
+                with self._lock:
+                    if self._threads.get(execution_id) == ident:  # not another thread's, run since
+                        del self._threads[execution_id]
+                    self._requested.pop(ident, None)
+                    injected = ident in self._injected
+                    self._injected.discard(ident)
+                if injected:
+                    _absorb()
+                break
+            except ActivationInterrupted:
+                continue
 
     def interrupt(self, execution_id: str, kind: type[ActivationInterrupted]) -> bool:
         """Raise ``kind`` in the thread running ``execution_id`` (at once, or when its

@@ -18,7 +18,8 @@ from __future__ import annotations
 import sys
 import threading
 from types import FrameType
-from typing import Any, NoReturn, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from engine import arguments, divergence
 from engine.decision import ReplayExhausted, Suspended
@@ -80,6 +81,9 @@ class Journal:
         self.unwinding = False
         self.call_args: list[Arg] | None = None
         self.thread = threading.get_ident()
+        #: Set by a worker with a warm cache (``engine.warm.park``): keeps the handler at its
+        #: wait; True when it is to go on there.
+        self.park: Callable[[Suspended], bool] | None = None
         self._calls_after_fatal = 0
 
     # -- matching recorded commands -----------------------------------------------------
@@ -212,8 +216,12 @@ class Journal:
 
     # -- ending the activation -----------------------------------------------------------
 
-    def suspend(self, signal: Suspended) -> NoReturn:
-        """Unwind the handler. Should it swallow the signal, every later call fails."""
+    def suspend(self, signal: Suspended) -> None:
+        """Unwind the handler; should it swallow the signal, every later call fails. With
+        ``park`` set, the handler may instead stay here and return when the execution is
+        woken in this process, with nothing recorded since: the caller checks its wait again."""
+        if self.park is not None and self.park(signal):
+            return
         where = f"{divergence.line_text(self.caller_line())} of {self.flow_file}"
         self.fatal = SuspensionSwallowedError(
             f"execution {self.execution_id}: the handler caught the engine's suspension at "
@@ -221,6 +229,13 @@ class Journal:
             "carried on. Catch `Exception` instead, or add `except flow_api.LifecycleSignal: raise` before it."
         )
         raise signal
+
+    def committed(self) -> None:
+        """The pending events were committed with the suspension the handler is parked
+        at: they are history now, as a replay would have read them."""
+        self.history.extend(self.pending)
+        self.pos = len(self.history)
+        self.pending, self.unflushed, self.output_dirty = [], [], False
 
     def check_end(self, status: str, line: int) -> None:
         """The handler ended: leftover recorded commands mean the code diverged."""

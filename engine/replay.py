@@ -39,13 +39,19 @@ class ReplayContext:
         journal: Journal | None = None,
     ) -> None:
         self.execution_id = execution.id
-        self.execution = execution
         self.journal = journal or Journal(
             execution.id, history, live, module_globals=module_globals, flow_file=flow_file
         )
         started = history[0].body
         assert isinstance(started, ExecutionStarted), "a history starts with ExecutionStarted"
         self.inputs: dict[str, Any] = revive(started.input_value or {}, self)
+        self.resumed(execution)
+
+    def resumed(self, execution: ExecutionInfo) -> None:
+        """Set up the command groups for ``execution``; again, as its row reads now, when a
+        handler parked in this process goes on (``engine.warm``), so that nothing read for
+        the last activation (flow versions, tree size) is reused, as after a replay."""
+        self.execution = execution
         self.pure = PureCommands(self.journal, execution, self, self.inputs)
         self.steps = StepCommands(self.journal, execution, self)
         self.children = ChildCommands(self.journal, execution, self)

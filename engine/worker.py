@@ -26,6 +26,7 @@ syncs of the slots it takes run in a thread of their own (``engine.git_actions``
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from engine import attempts, git_actions, schedules
+from engine import attempts, git_actions, schedules, warm
 from engine.activation import run_handler
 from engine.activity import (
     ABANDONED,
@@ -46,13 +47,14 @@ from engine.activity import (
 )
 from engine.clock import Clock, system_clock
 from engine.connection_runner import run_connection
-from engine.decision import Decision
+from engine.decision import Decision, ended_in_error
 from engine.errors import error_info, text_of
 from engine.flows import FlowLoader, FlowLoadError
 from engine.interrupts import ActivationInterrupted, Interrupts
 from engine.live import StoreLive
 from engine.observer import WorkerObserver
 from engine.replay import ReplayContext
+from engine.warm import Run, WarmCache
 from store.base import Store
 from store.errors import (
     DatabaseReplacedError,
@@ -60,7 +62,7 @@ from store.errors import (
     StoreClosedError,
     StoreError,
 )
-from store.events import ErrorInfo, Event, ExecutionEnded, replay_history
+from store.events import ErrorInfo, Event, replay_history
 from store.model import Claim, Commit, CommitResult, ExecutionRow, Status
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class Worker:
         max_attempts: int = attempts.DEFAULT_MAX_ATTEMPTS,
         activation_timeout: float = DEFAULT_ACTIVATION_TIMEOUT,
         observer: WorkerObserver | None = None,
+        warm_cache: int | None = None,
     ) -> None:
         if concurrency < 1 or not activation_timeout > 0:
             raise ValueError("a worker needs concurrency >= 1 and activation_timeout > 0")
@@ -106,7 +109,10 @@ class Worker:
         self.loader = loader or FlowLoader(store)
         self.observer = observer
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="activation")
+        #: Handlers parked at their wait (``engine.warm``); at most ``concurrency`` activations run at once.
+        self.warm_cache = WarmCache(warm.size_from_env() if warm_cache is None else warm_cache)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency + self.warm_cache.size, thread_name_prefix="activation")
+        self._carriers = threading.Semaphore(concurrency)
         self._wakeup = threading.Condition()
         self._notified = True
         self._changes = 0  # commits by other connections seen so far (Store.wait_for_change)
@@ -164,6 +170,7 @@ class Worker:
                     self._stop.wait(pause)
         finally:
             self._stopping = True
+            self.warm_cache.discard(self.warm_cache.ids())
             self._git_syncs.close(ABANDON_GRACE)
             if self._listening is not None:
                 self._listening.set()  # the thread ends at its next wake-up
@@ -227,6 +234,7 @@ class Worker:
             for execution_id, fence in claimed:
                 self._start(execution_id, fence)
         self._watch(now, version)
+        self.warm_cache.sweep(self.store.statuses, now)
         if now - self._last_renew > self.lease_seconds / 3:
             self._renew(now)
             self._last_renew = now
@@ -292,8 +300,12 @@ class Worker:
             act.watch(self._interrupts, now)
 
     def _start(self, execution_id: str, fence: int) -> None:
+        parked = None if self._stopping else self.warm_cache.take(execution_id)
         with self._wakeup:
             self._running[execution_id] = Activation(execution_id, fence, self.clock(), self.activation_timeout)
+        if parked is not None:  # its own thread goes on, or replays if the execution changed meanwhile
+            parked.wake(fence)
+            return
         try:
             self._pool.submit(self._activate, execution_id, fence)
         except RuntimeError:  # shutting down: hand the execution back at once
@@ -346,13 +358,25 @@ class Worker:
     # -- one activation --------------------------------------------------------------
 
     def _activate(self, execution_id: str, fence: int) -> None:
-        began = self.clock()
+        run: Run | None = Run(execution_id, fence)
+        with self._carriers:
+            while run is not None:  # again when a handler parked here woke stale: replay it
+                self._activate_once(run)
+                run = None if run.replay_fence is None else Run(execution_id, run.replay_fence)
+
+    def _activate_once(self, run: Run) -> None:
+        execution_id, began = run.execution_id, self.clock()
         try:
             try:
                 with self._interrupts.running(execution_id):
-                    decision = self.activate(execution_id, fence)
+                    decision = self.activate(execution_id, run.fence, run)
             except ActivationInterrupted:  # came outside the handler (loading it, or as it returned)
                 decision = Decision("interrupted")
+            fence = run.fence
+            if run.failure is not None:  # committing as the handler parked failed: handled as below
+                raise run.failure
+            if run.settled:  # its handler parked, and was discarded since: nothing left to commit
+                return
             if decision.kind == "interrupted":
                 self._stopped(execution_id, fence, decision)
             else:
@@ -365,11 +389,11 @@ class Worker:
             log.info("execution %s: the store closed before this activation committed; it runs again", execution_id)
         except StoreError as exc:
             log.error("execution %s: %s", execution_id, exc)
-            self._hand_back(execution_id, fence)
+            self._hand_back(execution_id, run.fence)
         except BaseException as exc:  # an engine bug, or something that got past the handler's error handling
-            self._failed(execution_id, fence, exc)
+            self._failed(execution_id, run.fence, exc)
         finally:
-            self._release_slot(execution_id, fence)
+            self._release_slot(execution_id, run.fence)
             self.notify()
 
     def _failed(self, execution_id: str, fence: int, exc: BaseException) -> None:
@@ -396,11 +420,7 @@ class Worker:
         if row is None:
             return
         seq = decision.events[-1].seq + 1 if decision.events else row.last_seq + 1
-        ended = ExecutionEnded(Status.ENDED_ERROR, message, decision.output_value or {}, info)
-        end = Decision(
-            "end", [*decision.events, Event(seq, self.clock(), ended, decision.line)], creates=decision.creates,
-            status=Status.ENDED_ERROR, message=message, output_value=decision.output_value or {},
-        )
+        end = ended_in_error(seq, self.clock(), message, info, decision.output_value or {}, before=decision)
         try:
             self._commit(execution_id, fence, end)
         except LeaseLostError:  # interrupted inside the engine's bookkeeping: record the end alone
@@ -410,8 +430,7 @@ class Worker:
 
     def _end(self, row: ExecutionRow, message: str, info: ErrorInfo) -> Decision:
         output = row.output_value if isinstance(row.output_value, dict) else {}
-        event = Event(row.last_seq + 1, self.clock(), ExecutionEnded(Status.ENDED_ERROR, message, output, info))
-        return Decision("end", [event], status=Status.ENDED_ERROR, message=message, output_value=output)
+        return ended_in_error(row.last_seq + 1, self.clock(), message, info, output)
 
     def _alone(self, execution_id: str, fence: int) -> bool:
         """Run this execution alone: its last activation died, perhaps taking its worker
@@ -430,8 +449,9 @@ class Worker:
             self.store.release_leases([(execution_id, fence)])
         return False
 
-    def activate(self, execution_id: str, fence: int) -> Decision:
-        """Replay and run the handler of a claimed execution; returns its decision."""
+    def activate(self, execution_id: str, fence: int, run: Run | None = None) -> Decision:
+        """Replay and run the handler of a claimed execution; returns its decision. With
+        ``run``, the handler may park at its waits and go on in this call (``engine.warm``)."""
         row = self.store.get_execution(execution_id)
         if row is None:
             raise LeaseLostError(f"execution {execution_id} vanished")
@@ -473,7 +493,24 @@ class Worker:
         )
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
         ctx.journal.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs
+        if run is not None and self.warm_cache.size:  # dict.get: atomic, no lock needed
+            resume = functools.partial(warm.resume, self.store, self.clock, self.observer, self._running.get,
+                                       ctx=ctx, live=live, flow=flow)
+            ctx.journal.park = functools.partial(warm.park, self.warm_cache, run, ctx, interrupts=self._interrupts,
+                                                 carriers=self._carriers, commit=self._commit_parked, resume=resume)
         return run_handler(ctx, flow)
+
+    def _commit_parked(self, run: Run, decision: Decision) -> bool:
+        """Commit a parked handler's suspension; False if that failed (``run.failure`` says why)."""
+        try:
+            self._commit(run.execution_id, run.fence, decision)
+        except BaseException as exc:
+            run.failure = exc
+            return False
+        if self.observer is not None:
+            self.observer.decided(decision, 0.0)
+        self.notify()  # its slot is free (``_commit``): look for work
+        return True
 
     def _hand_back(self, execution_id: str, fence: int) -> None:
         """The database failed this activation (disk full, read-only): not the flow's

@@ -45,6 +45,15 @@ ENGINE_ARGV = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 @pytest.fixture
+def no_warm_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers (in this process and the ones it starts) replay every wake-up from the log:
+    for tests of what only a replay does (count handler runs, find nondeterminism, unwind
+    a handler that swallows the suspension), which a handler parked in the warm cache
+    (``engine.warm``) skips."""
+    monkeypatch.setenv("ENGINE_WARM_CACHE", "0")
+
+
+@pytest.fixture
 def flows_root() -> Path:
     """``tests/flows``: the flow scripts the tests run."""
     return FLOWS

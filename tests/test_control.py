@@ -218,6 +218,7 @@ def test_pause_requested_while_running_takes_effect_at_the_suspension(eng: Engin
     assert invoke("resume", eid).output.strip() == f"{eid}: PAUSED -> WAITING"  # its timer kept
 
 
+@pytest.mark.usefixtures("no_warm_cache")
 def test_resume_after_a_nondeterminism_halt_once_the_code_is_fixed(eng: Engine, invoke: Callable[..., Result]) -> None:
     eng.register_file(FLOWS / "v1" / "shifty.py")
     eid = eng.start("shifty")

@@ -115,6 +115,7 @@ def before(recorded) -> Callable[[], None]:
 # -- handlers that swallow the engine's suspension ------------------------------------------
 
 
+@pytest.mark.usefixtures("no_warm_cache")
 @pytest.mark.parametrize("flow", ["swallow_sleep", "swallow_child", "swallow_return", "swallow_loop", "swallow_forever"])
 def test_swallowed_suspension_ends_in_error_saying_what_to_do(flow, engine_argv, engine, before):
     proc = engine_process(engine_argv, "run", str(HOSTILE / f"{flow}.py"))

@@ -172,6 +172,7 @@ def test_replay_of_every_prefix_stops_at_the_end_of_the_log(everything, engine, 
     assert (decision.kind, decision.status) == ("end", "ENDED_SUCCESS")
 
 
+@pytest.mark.usefixtures("no_warm_cache")
 def test_step_runs_once_while_the_handler_runs_several_times(engine, flows_root, tmp_path, counter):
     engine.sync_flows(flows_root / "replay")
     paths = {k: str(tmp_path / k) for k in ("handler_counter", "step_counter", "other_step_counter")}

@@ -131,7 +131,7 @@ class ChildCommands(Commands):
             wait = WaitStarted(list(ids), return_when, deadline, paused)
             body = journal.commit(wait, start=paused) if paused else journal.append(wait)
         done = journal.outcome(body)
-        if done is None:
+        while done is None:  # again after a wake-up of the handler parked here (engine.warm)
             done = self._check_wait(body)
         assert isinstance(done, WaitCompleted)
         return self.wait_result(body, done)
@@ -142,7 +142,7 @@ class ChildCommands(Commands):
         fields = self.live.execution_fields(execution_id, ("parent_id",))
         return fields is not None and fields["parent_id"] == self.execution_id
 
-    def _check_wait(self, wait: WaitStarted) -> WaitCompleted:
+    def _check_wait(self, wait: WaitStarted) -> WaitCompleted | None:
         live = self.live
         statuses = live.statuses(wait.targets)
         ended = {i: statuses[i] for i in dict.fromkeys(wait.targets) if statuses[i] in ENDED_STATUSES}
@@ -160,6 +160,7 @@ class ChildCommands(Commands):
         if deadlocked:  # recorded as the wait's outcome: these never end while this one waits
             return self.journal.append(WaitCompleted(ended, False, {i: self._deadlock(i) for i in deadlocked}))
         self.journal.suspend(Suspended(wait=WaitSpec(sorted(targets), needed, wake_on_failure, wait.deadline)))
+        return None
 
     def _deadlock(self, target: str) -> str:
         who = "it is this execution" if target == self.execution_id else "it waits, directly or through others, for it"

@@ -54,22 +54,27 @@ class MessageCommands(Commands):
         if not sent.wait:
             return sent.message_id
         answer = self.journal.outcome(sent)
-        if answer is None:
-            state = self.live.message_state(sent.message_id)
-            if state is not None and state.status == "answered":
-                answer = self.journal.append(MessageAnswered(state.response))
-            elif sent.deadline is not None and (
-                self.live.now() >= sent.deadline or (state is not None and state.status == "expired")
-            ):
-                answer = self.journal.append(MessageAnswered(None, True))
-            else:  # wait holding nothing: an answer (or the deadline) makes the execution runnable
-                self.journal.suspend(Suspended(wake_at=sent.deadline, message_id=sent.message_id))
+        while answer is None:  # again after a wake-up of the handler parked here (engine.warm)
+            answer = self._answer(sent)
         assert isinstance(answer, MessageAnswered)
         if answer.timed_out:
             raise MessageResponseTimeoutError(
                 f"execution {self.execution_id}: nobody answered message {sent.message_id} ({subject!r}) in time"
             )
         return revive(answer.response, self.runtime)
+
+    def _answer(self, sent: MessageSent) -> MessageAnswered | None:
+        """Record the answer (or the timeout) of ``sent``, or wait for it."""
+        state = self.live.message_state(sent.message_id)
+        if state is not None and state.status == "answered":
+            return self.journal.append(MessageAnswered(state.response))
+        if sent.deadline is not None and (
+            self.live.now() >= sent.deadline or (state is not None and state.status == "expired")
+        ):
+            return self.journal.append(MessageAnswered(None, True))
+        # wait holding nothing: an answer (or the deadline) makes the execution runnable
+        self.journal.suspend(Suspended(wake_at=sent.deadline, message_id=sent.message_id))
+        return None
 
     def _send_message(
         self, subject: str, message: str, body: Any, request: str | None, wait: bool | None, timeout: float | None,

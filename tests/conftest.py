@@ -1,6 +1,9 @@
 """Shared fixtures for the core engine tests.
 
-Every test gets a fresh SQLite file under ``tmp_path``; nothing here fakes the store.
+Every test gets a fresh database of the store the suite runs on (a SQLite file under
+``tmp_path``, or with ``ENGINE_TEST_STORE=postgres`` a PostgreSQL database: see
+``tests/stores.py``); nothing here fakes the store. Tests that only make sense on SQLite
+files say why with ``@pytest.mark.sqlite_only("reason")`` and are skipped on PostgreSQL.
 Helpers are fixtures (not importable functions) because ``tests/`` and
 ``tests/connectors/`` each have a ``conftest.py`` and neither is a package.
 """
@@ -14,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ from engine.api import Engine
 from engine.decision import Decision
 from engine.flows import LoadedFlow, compile_flow
 from engine.replay import ReplayContext
+from stores import chosen_store, configuration_error, fresh_database
 
 TESTS = Path(__file__).parent
 FLOWS = TESTS / "flows"
@@ -54,16 +59,52 @@ def flows_root() -> Path:
     return FLOWS
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    """A fresh database file for this test (created on first use)."""
-    return str(tmp_path / "engine.db")
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to start when ``ENGINE_TEST_STORE`` names a store the suite cannot reach."""
+    problem = configuration_error()
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``sqlite_only(reason)`` when the suite runs on another store."""
+    for item in items:
+        mark = item.get_closest_marker("sqlite_only")
+        if mark is None:
+            continue
+        if not mark.args or not str(mark.args[0]).strip():
+            raise pytest.UsageError(f"{item.nodeid}: say why it is SQLite only: @pytest.mark.sqlite_only(\"reason\")")
+        if chosen_store() != "sqlite":
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {mark.args[0]}"))
 
 
 @pytest.fixture
-def engine(db_path: str) -> Iterator[Engine]:
+def make_db(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """``make_db(name="engine")``: a new, empty database of the store the suite runs on, as
+    the ``--db`` value that names it (a file under ``tmp_path``, or a PostgreSQL URL);
+    PostgreSQL databases are dropped at teardown."""
+    with ExitStack() as made:
+        yield lambda name="engine": made.enter_context(fresh_database(tmp_path, name))
+
+
+@pytest.fixture
+def db_url(make_db: Callable[..., str]) -> str:
+    """This test's database, as the ``--db`` value that names it (created on first use)."""
+    return make_db()
+
+
+@pytest.fixture
+def db_file(db_url: str, request: pytest.FixtureRequest) -> str:
+    """This test's database as a SQLite file path, for tests marked ``sqlite_only``."""
+    if request.node.get_closest_marker("sqlite_only") is None:
+        pytest.fail("db_file is the SQLite file: mark the test @pytest.mark.sqlite_only(\"reason\") or use db_url")
+    return db_url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
     """An ``Engine`` on this test's database."""
-    eng = Engine(db_path)
+    eng = Engine(db_url)
     try:
         yield eng
     finally:
@@ -71,7 +112,7 @@ def engine(db_path: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def run_cli(db_path: str) -> Callable[..., Result]:
+def run_cli(db_url: str) -> Callable[..., Result]:
     """``run_cli('ls', '--json')`` runs ``engine --db DB ls --json`` in-process through click.
 
     The result has ``exit_code``, ``stdout`` and ``stderr`` separately.
@@ -79,7 +120,7 @@ def run_cli(db_path: str) -> Callable[..., Result]:
     runner = CliRunner()
 
     def invoke(*args: str, db: str | None = None) -> Result:
-        return runner.invoke(cli, ["--db", db or db_path, *args], catch_exceptions=False)
+        return runner.invoke(cli, ["--db", db or db_url, *args], catch_exceptions=False)
 
     return invoke
 
@@ -109,11 +150,11 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen[Any]]]:
 
 
 @pytest.fixture
-def engine_argv(db_path: str) -> Callable[..., list[str]]:
+def engine_argv(db_url: str) -> Callable[..., list[str]]:
     """``engine_argv('worker', '--lease', '1')``: argv for a real ``engine`` process on this database."""
 
     def argv(*args: str, db: str | None = None) -> list[str]:
-        return [*ENGINE_ARGV, "--db", db or db_path, *args]
+        return [*ENGINE_ARGV, "--db", db or db_url, *args]
 
     return argv
 

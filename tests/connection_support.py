@@ -133,9 +133,9 @@ def kinds(engine: Engine, execution_id: str) -> list[str]:
     return [e.kind for e in engine.history(execution_id)]
 
 
-def engine_process(db_path: str, *args: str) -> list[str]:
-    """argv for the real ``engine`` command on ``db_path``."""
-    return [ENGINE, "--db", db_path, *args]
+def engine_process(db_url: str, *args: str) -> list[str]:
+    """argv for the real ``engine`` command on ``db_url``."""
+    return [ENGINE, "--db", db_url, *args]
 
 
 def process_env(**extra: str) -> dict[str, str]:

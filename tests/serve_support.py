@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from stores import fresh_database
+
 #: The flows these tests run.
 SERVE_FLOWS = Path(__file__).parent / "flows" / "serve"
 ENGINE_ARGV = [sys.executable, "-c", "from cli.main import main; main()"]
@@ -31,7 +33,7 @@ class Served:
     proc: subprocess.Popen[bytes]
     url: str
     login_link: str
-    db: Path
+    db: str
     out: Path
     err: Path
 
@@ -49,21 +51,20 @@ class Served:
         return self.proc.wait(timeout=60)
 
 
-def engine_command(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def engine_command(db: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``engine --db DB ARGS`` in a child process."""
-    return subprocess.run([*ENGINE_ARGV, "--db", str(db), *args], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run([*ENGINE_ARGV, "--db", db, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
-def start_server(folder: Path, *args: str, engine_args: tuple[str, ...] = (), logs: str = "serve") -> Served:
-    """``engine ENGINE_ARGS serve --port 0 ARGS`` on ``folder/engine.db`` with the serve
-    flows registered, once it listens (the deadline only stops a hung test); its output
-    goes to ``folder/LOGS.out`` and ``.err`` (give servers on one folder their own)."""
-    db = folder / "engine.db"
+def start_server(folder: Path, db: str, *args: str, engine_args: tuple[str, ...] = (), logs: str = "serve") -> Served:
+    """``engine ENGINE_ARGS serve --port 0 ARGS`` on database ``db`` with the serve flows
+    registered, once it listens (the deadline only stops a hung test); its output goes to
+    ``folder/LOGS.out`` and ``.err`` (give servers on one folder their own)."""
     synced = engine_command(db, "flows", "sync", str(SERVE_FLOWS))
     assert synced.returncode == 0, synced.stderr
     out, err = folder / f"{logs}.out", folder / f"{logs}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen([*ENGINE_ARGV, "--db", str(db), *engine_args, "serve", "--port", "0", *args],
+        proc = subprocess.Popen([*ENGINE_ARGV, "--db", db, *engine_args, "serve", "--port", "0", *args],
                                 stdout=stdout, stderr=stderr)
     stop = time.monotonic() + 60
     while True:
@@ -78,15 +79,17 @@ def start_server(folder: Path, *args: str, engine_args: tuple[str, ...] = (), lo
 
 @contextmanager
 def serving(folder: Path, flows: Path | None = None) -> Iterator[Served]:
-    """A server for a test module (``flows`` registered too), stopped cleanly at the end."""
-    served = start_server(folder)
-    if flows is not None:
-        synced = engine_command(served.db, "flows", "sync", str(flows))
-        assert synced.returncode == 0, synced.stderr
-    try:
-        yield served
-    finally:
-        assert served.stop() == 0, served.output()
+    """A server for a test module on a fresh database of its own (``flows`` registered too),
+    stopped cleanly at the end."""
+    with fresh_database(folder) as db:
+        served = start_server(folder, db)
+        if flows is not None:
+            synced = engine_command(served.db, "flows", "sync", str(flows))
+            assert synced.returncode == 0, synced.stderr
+        try:
+            yield served
+        finally:
+            assert served.stop() == 0, served.output()
 
 
 @contextmanager

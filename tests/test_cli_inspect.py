@@ -131,7 +131,7 @@ def dev_dir(tmp_path: Path) -> Iterator[Path]:
     yield folder
 
 
-def test_dev_syncs_each_save_and_reports_what_it_breaks(engine: Engine, dev_dir: Path, db_path: str) -> None:
+def test_dev_syncs_each_save_and_reports_what_it_breaks(engine: Engine, dev_dir: Path, db_url: str) -> None:
     engine.sync_flows(dev_dir)
     waiting = engine.start("order", {"item": "pear", "qty": 1, "pause": 3600})
     engine.worker().run(until=lambda: engine.get(waiting).status == "WAITING")
@@ -147,7 +147,7 @@ def test_dev_syncs_each_save_and_reports_what_it_breaks(engine: Engine, dev_dir:
     saver = threading.Thread(target=save_until_seen)
     saver.start()
     try:
-        result = CliRunner().invoke(cli, ["--db", db_path, "dev", str(dev_dir), "--exit-after", "1"])
+        result = CliRunner().invoke(cli, ["--db", db_url, "dev", str(dev_dir), "--exit-after", "1"])
     finally:
         done.set()
         saver.join()

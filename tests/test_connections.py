@@ -286,16 +286,16 @@ def test_postgres_connection(outside):
 
 
 def test_a_worker_killed_after_sending_is_recovered_with_the_same_idempotency_key(
-    outside, http_server, db_path, tmp_path, pure_replay, run_cli
+    outside, http_server, db_url, tmp_path, pure_replay, run_cli
 ):
     execution_id = outside.start("connect_any", {"type": "REST", "params": {"url": http_server.url + "/json"}})
-    killed = run_process(engine_process(db_path, "worker", "--lease", "1"), tmp_path, ENGINE_FAULT="connection.sent:1")
+    killed = run_process(engine_process(db_url, "worker", "--lease", "1"), tmp_path, ENGINE_FAULT="connection.sent:1")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     conn = only_child(outside, execution_id)
     assert len(http_server.to("/json")) == 1  # sent...
     assert kinds(outside, conn.id) == ["started"]  # ...but not recorded
 
-    recovered = run_process(engine_process(db_path, "worker", "--until-idle", "--lease", "1"), tmp_path)
+    recovered = run_process(engine_process(db_url, "worker", "--until-idle", "--lease", "1"), tmp_path)
     assert recovered.returncode == 0, recovered.stderr
     row = outside.get(execution_id)
     assert (row.status, row.message) == ("ENDED_SUCCESS", "connected")

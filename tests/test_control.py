@@ -27,13 +27,14 @@ from store.events import (
 )
 from store.model import Commit
 from store.schema import SCHEMA_VERSION
+from stores import run_sql
 
 FLOWS = Path(__file__).parent / "flows" / "control"
 
 
 @pytest.fixture
-def eng(tmp_path: Path) -> Iterator[Engine]:
-    engine = Engine(tmp_path / "engine.db")
+def eng(db_url: str) -> Iterator[Engine]:
+    engine = Engine(db_url)
     engine.sync_flows(FLOWS / "basic")
     engine.sync_flows(FLOWS / "seed")
     try:
@@ -200,14 +201,13 @@ def test_pause_a_running_execution_at_its_next_commit(eng: Engine, tmp_path: Pat
     assert (first.read_text(), second.read_text()) == ("1", "1")  # the recorded step did not run again
 
 
-def test_resume_withdraws_a_pause_request(eng: Engine, invoke: Callable[..., Result]) -> None:
+def test_resume_withdraws_a_pause_request(eng: Engine, db_url: str, invoke: Callable[..., Result]) -> None:
     eid = eng.start("leaf")
     assert eng.store.claim("a test", 1, 60.0, time.time()) == [(eid, 1)]  # RUNNING, as if a worker had it
     assert "pause requested" in invoke("pause", eid).output
     assert "pause request withdrawn" in invoke("resume", eid).output
-    requested = eng.store.transaction(
-        lambda conn: conn.execute("SELECT pause_requested FROM executions WHERE id = ?", (eid,)).fetchone())
-    assert requested == (0,) and status(eng, eid) == "RUNNING"
+    requested = run_sql(db_url, "SELECT pause_requested FROM executions WHERE id = ?", (eid,))
+    assert requested == [(0,)] and status(eng, eid) == "RUNNING"
 
 
 def test_pause_requested_while_running_takes_effect_at_the_suspension(eng: Engine, tmp_path: Path,
@@ -327,6 +327,7 @@ def test_fork_refuses_cuts_between_a_command_and_its_outcome(eng: Engine, invoke
 # -- the schema --------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("a SQLite file of schema version 1 is migrated")
 def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     Engine(path).close()

@@ -2,14 +2,13 @@
 checked for damage; and a worker that notices its file was replaced or its WAL deleted
 stops at once instead of writing events nobody will read.
 
-Real worker processes on real SQLite files; faults are scheduled by progress (after a
-share of the executions ended), never by the clock.
+Real worker processes on real SQLite files (the damage check runs on either store);
+faults are scheduled by progress (after a share of the executions ended), never by the clock.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import subprocess
 from contextlib import closing
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.api import Engine
+from stores import run_sql
 from waiting import wait_until
 
 FLOW = Path(__file__).parent / "flows" / "dbfiles" / "few_steps.py"
@@ -28,10 +28,9 @@ def mode(path: Path | str) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def ended(db_path: str) -> int:
+def ended(db_url: str) -> int:
     """How many executions have ended, read the way another process would."""
-    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
-        return int(conn.execute("SELECT count(*) FROM executions WHERE status LIKE 'ENDED_%'").fetchone()[0])
+    return int(run_sql(db_url, "SELECT count(*) FROM executions WHERE status LIKE 'ENDED_%'")[0][0])
 
 
 @pytest.fixture
@@ -48,6 +47,7 @@ def worker(engine_argv, spawn):
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.sqlite_only("the permissions of the default SQLite file, its WAL, shm and lock files")
 def test_the_database_its_wal_shm_and_folder_are_owner_only(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ENGINE_DB", raising=False)
@@ -71,16 +71,17 @@ def test_the_database_its_wal_shm_and_folder_are_owner_only(tmp_path, monkeypatc
         engine.close()
 
 
-def test_a_backup_taken_while_a_worker_runs_is_a_consistent_moment(engine, queued, worker, run_cli, db_path, tmp_path):
+@pytest.mark.sqlite_only("engine db backup writes a SQLite file")
+def test_a_backup_taken_while_a_worker_runs_is_a_consistent_moment(engine, queued, worker, run_cli, db_file, tmp_path):
     proc = worker()  # runs until stopped, so it is running during the backup
-    wait_until(lambda: ended(db_path) >= COUNT // 3, "a third of the executions ended", proc)
+    wait_until(lambda: ended(db_file) >= COUNT // 3, "a third of the executions ended", proc)
     copy = tmp_path / "backup" / "copy.db"
     copy.parent.mkdir()
     result = run_cli("db", "backup", str(copy))
     assert result.exit_code == 0, result.output
     live = run_cli("db", "check")  # one snapshot of a database being written
     assert live.exit_code == 0, live.output
-    wait_until(lambda: ended(db_path) == COUNT, "every execution ended", proc)
+    wait_until(lambda: ended(db_file) == COUNT, "every execution ended", proc)
     proc.terminate()
     proc.wait()
 
@@ -98,13 +99,12 @@ def test_a_backup_taken_while_a_worker_runs_is_a_consistent_moment(engine, queue
     assert run_cli("db", "check").exit_code == 0
 
 
-def test_db_check_reports_a_deleted_event_and_a_status_without_its_end(engine, queued, run_cli, db_path):
+def test_db_check_reports_a_deleted_event_and_a_status_without_its_end(engine, queued, run_cli, db_url):
     engine.worker().run(until_idle=True)
     assert run_cli("db", "check").exit_code == 0
     first, second = queued[:2]
-    with closing(sqlite3.connect(db_path)) as conn, conn:
-        conn.execute("DELETE FROM events WHERE execution_id = ? AND seq = 2", (first,))
-        conn.execute("UPDATE executions SET status = 'ENDED_ERROR' WHERE id = ?", (second,))
+    run_sql(db_url, "DELETE FROM events WHERE execution_id = ? AND seq = 2", (first,))
+    run_sql(db_url, "UPDATE executions SET status = 'ENDED_ERROR' WHERE id = ?", (second,))
     result = run_cli("db", "check")
     assert result.exit_code == 1
     last = len(engine.store.load_events(first)) + 1
@@ -112,21 +112,22 @@ def test_db_check_reports_a_deleted_event_and_a_status_without_its_end(engine, q
         f"execution {first}: events are missing from its log (seq 2 of 1..{last})",
         f"execution {second}: it is ENDED_ERROR but its end event says ENDED_SUCCESS",
     ]
-    assert result.stderr.startswith(f"Error: database {db_path}: 2 problem(s) found;") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"Error: database {db_url}: 2 problem(s) found;") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.sqlite_only("replaces the SQLite file or deletes its WAL under a worker")
 @pytest.mark.parametrize("fault", ["replace the database", "delete the WAL"])
 def test_a_worker_stops_when_its_database_file_is_replaced_or_its_wal_deleted(
-    engine, queued, worker, db_path, tmp_path, fault
+    engine, queued, worker, db_file, tmp_path, fault
 ):
     other = tmp_path / "other.db"
     Engine(other).close()  # an engine database of its own, as a restored copy would be
     proc = worker()
-    wait_until(lambda: ended(db_path) >= COUNT // 3, "a third of the executions ended", proc)
+    wait_until(lambda: ended(db_file) >= COUNT // 3, "a third of the executions ended", proc)
     if fault == "replace the database":
-        os.replace(other, db_path)
+        os.replace(other, db_file)
     else:
-        os.unlink(db_path + "-wal")
+        os.unlink(db_file + "-wal")
     assert proc.wait(timeout=60) != 0
     error = (proc.stderr.read() if proc.stderr else "").splitlines()[-1]
     what = "was replaced by another file" if fault == "replace the database" else "-wal was deleted"

@@ -33,11 +33,11 @@ def attempts(engine, execution_id):
 
 
 def test_a_worker_killed_in_the_backoff_leaves_a_durable_timer_and_the_budget_holds(
-    outside, http_server, db_path, tmp_path, run_cli
+    outside, http_server, db_url, tmp_path, run_cli
 ):
     url = http_server.url + "/status/503"
     parent = outside.start("connect_any", {"type": "REST", "params": {"url": url, **PARAMS}})
-    worker = subprocess.Popen(engine_process(db_path, "worker", "--lease", "1"), cwd=tmp_path, env=process_env(),
+    worker = subprocess.Popen(engine_process(db_url, "worker", "--lease", "1"), cwd=tmp_path, env=process_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: len(outside.store.children(parent)) == 1, "the connection was created", worker)
@@ -56,7 +56,7 @@ def test_a_worker_killed_in_the_backoff_leaves_a_durable_timer_and_the_budget_ho
     assert second.retry_at is not None and row.wake_at == second.retry_at
     assert len(http_server.to("/status/503")) == 2
 
-    recovered = run_process(engine_process(db_path, "worker", "--until-idle", "--lease", "1"), tmp_path)
+    recovered = run_process(engine_process(db_url, "worker", "--until-idle", "--lease", "1"), tmp_path)
     assert recovered.returncode == 0, recovered.stderr
 
     assert len(http_server.to("/status/503")) == 3  # the budget counts the attempts made before the crash

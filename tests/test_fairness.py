@@ -6,7 +6,6 @@ order three processes got the write lock, how often a step body ran.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sqlite3
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.api import Engine
+from stores import no_write_in_progress
 from waiting import wait_until
 
 PARENT = '''
@@ -66,8 +66,9 @@ SqliteStore(sys.argv[1]).save_setting(SettingWrite(sys.argv[2], 1))
 """
 
 
+@pytest.mark.sqlite_only("the order in which processes queue on the SQLite store's file lock")
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks to see who waits")
-def test_writers_of_several_processes_get_the_write_lock_in_the_order_they_asked(engine: Engine, db_path: str):
+def test_writers_of_several_processes_get_the_write_lock_in_the_order_they_asked(engine: Engine, db_file: str):
     holding, release = threading.Event(), threading.Event()
 
     def hold(_conn: sqlite3.Connection) -> None:
@@ -79,9 +80,9 @@ def test_writers_of_several_processes_get_the_write_lock_in_the_order_they_asked
     procs: list[subprocess.Popen[bytes]] = []
     try:
         assert holding.wait(60), "the holder never got the write lock"
-        lock_path = db_path + "-lock"
+        lock_path = db_file + "-lock"
         for name in ("first", "second", "third", "fourth"):
-            procs.append(subprocess.Popen([sys.executable, "-c", WRITE_SETTING, db_path, name]))
+            procs.append(subprocess.Popen([sys.executable, "-c", WRITE_SETTING, db_file, name]))
             count = len(procs)
             wait_until(lambda: blocked_flock_waiters(lock_path) == count, f"writer {name!r} queueing for the lock")
     finally:
@@ -89,7 +90,7 @@ def test_writers_of_several_processes_get_the_write_lock_in_the_order_they_asked
         holder.join()
         for proc in procs:
             assert proc.wait(timeout=60) == 0
-    with sqlite3.connect(db_path) as conn:
+    with sqlite3.connect(db_file) as conn:
         order = [r[0] for r in conn.execute("SELECT name FROM settings ORDER BY rowid")]
     assert order == ["first", "second", "third", "fourth"]
 
@@ -123,7 +124,7 @@ def size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
-def test_a_step_body_does_not_run_once_the_lease_was_taken_over(engine: Engine, engine_argv, db_path, tmp_path):
+def test_a_step_body_does_not_run_once_the_lease_was_taken_over(engine: Engine, engine_argv, db_url, tmp_path):
     """A worker frozen past its 1 s lease (as a long wait for the write lock would) must not
     run the next step body after it wakes: another worker holds the execution by then."""
     files = {name: tmp_path / name for name in ("first", "second", "ready", "go", "ends")}
@@ -133,7 +134,7 @@ def test_a_step_body_does_not_run_once_the_lease_was_taken_over(engine: Engine, 
         worker = subprocess.Popen(engine_argv("worker", "--lease", "1"), stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(files["ready"].exists, "the first activation reaching its second step")
-        freeze_outside_the_write_lock(worker, db_path + "-lock")
+        freeze_outside_a_write(worker, db_url)
         try:
             wait_until(lambda: (engine.get(eid).lease_expires or 0) < time.time(), "the frozen worker's lease expiring")
             taken = engine.store.claim("another-worker", 1, 3600, time.time())  # its lease holds while the test runs
@@ -154,19 +155,14 @@ def test_a_step_body_does_not_run_once_the_lease_was_taken_over(engine: Engine, 
     assert "before a step body could run" in (tmp_path / "worker.log").read_text()
 
 
-def freeze_outside_the_write_lock(proc: subprocess.Popen[bytes], lock_path: str) -> None:
-    """SIGSTOP ``proc`` at a moment it does not hold the write lock (a frozen holder would
-    block the test's own writes)."""
+def freeze_outside_a_write(proc: subprocess.Popen[bytes], db_url: str) -> None:
+    """SIGSTOP ``proc`` at a moment it is not writing (a frozen writer would block the
+    test's own writes)."""
     while True:
         proc.send_signal(signal.SIGSTOP)
         wait_until(lambda: Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T",
                    f"worker {proc.pid} stopping")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if no_write_in_progress(db_url):
             return
-        except BlockingIOError:
-            proc.send_signal(signal.SIGCONT)
-            time.sleep(0.005)
-        finally:
-            os.close(fd)  # closing drops the probe's own lock
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.005)

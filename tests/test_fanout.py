@@ -50,8 +50,8 @@ def os_threads() -> int:
         return threading.active_count()
 
 
-def test_fanout_of_a_thousand_children_holds_no_thread_per_waiting_execution(tmp_path: Path) -> None:
-    engine = Engine(tmp_path / "engine.db", synchronous="NORMAL")
+def test_fanout_of_a_thousand_children_holds_no_thread_per_waiting_execution(db_url: str) -> None:
+    engine = Engine(db_url, synchronous="NORMAL")
     try:
         engine.sync_flows(FANOUT)
         parent_id = engine.start("parent", {"n": N, "seconds": 0.5})

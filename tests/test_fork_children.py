@@ -28,8 +28,8 @@ FLOWS = Path(__file__).parent / "flows" / "control" / "basic"
 
 
 @pytest.fixture
-def eng(tmp_path: Path) -> Iterator[Engine]:
-    engine = Engine(tmp_path / "engine.db")
+def eng(db_url: str) -> Iterator[Engine]:
+    engine = Engine(db_url)
     engine.sync_flows(FLOWS)
     try:
         yield engine

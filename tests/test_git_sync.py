@@ -37,9 +37,9 @@ def repo(tmp_path: Path) -> tuple[Path, str, str]:
     return repo, first, git(repo, "rev-parse", "HEAD")
 
 
-def test_a_synced_commit_is_recorded_on_its_versions(tmp_path: Path, repo: tuple[Path, str, str]) -> None:
+def test_a_synced_commit_is_recorded_on_its_versions(db_url: str, repo: tuple[Path, str, str]) -> None:
     path, first, second = repo
-    db = tmp_path / "engine.db"
+    db = db_url
     synced = engine_command(db, "flows", "sync", "--git", str(path), "--ref", first, "--path", "flows", "--json")
     assert synced.returncode == 0, synced.stderr
     assert [(s["name"], s["git_commit"]) for s in json.loads(synced.stdout)] == [("greet", first)]
@@ -66,9 +66,9 @@ def test_a_synced_commit_is_recorded_on_its_versions(tmp_path: Path, repo: tuple
     (["{tmp}", "--git", "{repo}"], "give a DIRECTORY or --git REPO"),
 ])
 def test_bad_git_input_is_a_one_line_error_and_registers_nothing(
-    tmp_path: Path, repo: tuple[Path, str, str], args: list[str], message: str,
+    tmp_path: Path, db_url: str, repo: tuple[Path, str, str], args: list[str], message: str,
 ) -> None:
-    db = tmp_path / "engine.db"
+    db = db_url
     argv = [a.format(tmp=tmp_path, repo=repo[0]) for a in args]
     done = engine_command(db, "flows", "sync", *argv)
     assert done.returncode != 0 and message in done.stderr, done.stderr

@@ -57,11 +57,11 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def cli_run(db: Path, *args: str) -> Any:
+def cli_run(db: Path | str, *args: str) -> Any:
     return CliRunner().invoke(cli, ["--db", str(db), *args])
 
 
-def flows(db: Path) -> dict[str, str | None]:
+def flows(db: str) -> dict[str, str | None]:
     """Each registered flow's git commit."""
     listed = engine_command(db, "flows", "ls", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -76,10 +76,10 @@ def _synced_slots(servers: list[Served]) -> list[int]:
     return [int(slot) for s in servers for slot in re.findall(r"schedule tick \(slot (\d+)\): git sync", s.output())]
 
 
-def test_each_slot_of_a_git_sync_schedule_syncs_once_with_two_servers(tmp_path: Path, repo: Path) -> None:
+def test_each_slot_of_a_git_sync_schedule_syncs_once_with_two_servers(tmp_path: Path, db_url: str, repo: Path) -> None:
     servers: list[Served] = []
     try:
-        servers = [start_server(tmp_path, engine_args=("-v",), logs=f"serve{n}") for n in range(2)]
+        servers = [start_server(tmp_path, db_url, engine_args=("-v",), logs=f"serve{n}") for n in range(2)]
         db = servers[0].db
         added = engine_command(db, "schedules", "add", "tick", "--git-sync", str(repo), "--path", "flows",
                                "--cron", "* * * * * *", "--json")
@@ -112,11 +112,11 @@ def test_each_slot_of_a_git_sync_schedule_syncs_once_with_two_servers(tmp_path: 
     assert all("Traceback" not in s.output() for s in servers)
 
 
-def test_a_failed_scheduled_sync_is_recorded_in_one_line_and_registers_nothing(tmp_path: Path, repo: Path) -> None:
+def test_a_failed_scheduled_sync_is_recorded_in_one_line_and_registers_nothing(tmp_path: Path, db_url: str, repo: Path) -> None:
     """Fired in this process (``fire_due`` runs the sync at once): a flow with a syntax
     error refuses the whole commit, a missing repository or ref is one line too."""
     commit(repo, {"flows/broken.py": BROKEN}, "broken")
-    with closing(Engine(tmp_path / "engine.db")) as engine:
+    with closing(Engine(db_url)) as engine:
         for name, source in [("broken", {"git": GitSource(str(repo), path="flows")}),
                              ("nowhere", {"git": GitSource(str(tmp_path / "nowhere"))}),
                              ("badref", {"git": GitSource(str(repo), "no-such-branch")})]:
@@ -138,8 +138,8 @@ def test_a_failed_scheduled_sync_is_recorded_in_one_line_and_registers_nothing(t
     (["--git-sync", "{repo}", "--path", "../etc"], "must be a folder inside the repository; schedule 'x' was not added"),
     (["--git-sync", "{repo}", "--ref", "--upload-pack=touch"], "is not a branch, tag or commit"),
 ])
-def test_bad_git_sync_options_are_one_line(tmp_path: Path, repo: Path, args: list[str], message: str) -> None:
-    db = tmp_path / "engine.db"
+def test_bad_git_sync_options_are_one_line(db_url: str, repo: Path, args: list[str], message: str) -> None:
+    db = db_url
     argv = [a.format(repo=repo) for a in args]
     for command in (["schedules", "add", "x", "--cron", "@daily", *argv], ["webhooks", "create", "x", *argv]):
         if "-i" in argv and command[0] == "webhooks":
@@ -272,6 +272,7 @@ def _columns(path: Path, table: str) -> list[str]:
         return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
+@pytest.mark.sqlite_only("a SQLite file of schema version 7 is migrated")
 def test_a_version_7_database_with_schedules_and_webhooks_is_migrated(tmp_path: Path, repo: Path) -> None:
     db = tmp_path / "engine.db"
     assert cli_run(db, "flows", "sync", str(Path(__file__).parent / "flows" / "serve")).exit_code == 0
@@ -296,6 +297,7 @@ def test_a_version_7_database_with_schedules_and_webhooks_is_migrated(tmp_path: 
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
 
 
+@pytest.mark.sqlite_only("a SQLite file of schema version 5 is migrated")
 def test_a_version_5_database_without_schedules_gets_them_with_the_git_columns(tmp_path: Path, repo: Path) -> None:
     """Schema 5 had webhooks but no schedules: the migration to 8 adds columns to the one
     and the DDL creates the other whole, after the migrations."""

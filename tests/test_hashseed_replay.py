@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from engine.api import Engine
 from store.events import MessageSent
+from stores import fresh_database
 
 #: (examples, most programs per example) in the normal suite and in the soak run
 CI = (5, 3)
@@ -111,9 +112,9 @@ def worker(db: str, seed: int) -> None:
     assert done.returncode == 0, done.stderr.decode()
 
 
-def run_programs(drawn: list[Any], seeds: tuple[int, int], workdir: Path) -> list[str]:
-    """Run every program straight and interrupted; check the property; the outcomes."""
-    db = str(workdir / "engine.db")
+def run_programs(drawn: list[Any], seeds: tuple[int, int], workdir: Path, db: str) -> list[str]:
+    """Run every program straight and interrupted on the empty database ``db``; check the
+    property; the outcomes."""
     engine = Engine(db)
     try:
         engine.register_flow("prop_child", CHILD)
@@ -150,8 +151,8 @@ def run_programs(drawn: list[Any], seeds: tuple[int, int], workdir: Path) -> lis
 
 
 def check(drawn: list[Any], seed: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="hashseed-") as workdir:
-        for outcome in run_programs(drawn, (seed, seed + 1), Path(workdir)):
+    with tempfile.TemporaryDirectory(prefix="hashseed-") as workdir, fresh_database(Path(workdir)) as db:
+        for outcome in run_programs(drawn, (seed, seed + 1), Path(workdir), db):
             event(outcome)  # pytest --hypothesis-show-statistics shows how often each happened
 
 
@@ -176,10 +177,10 @@ def test_a_replay_with_another_hash_seed_ends_the_same_or_halts_soak(drawn: list
     check(drawn, seed)
 
 
-def test_set_ordered_calls_replayed_with_another_seed_halt(tmp_path: Path) -> None:
+def test_set_ordered_calls_replayed_with_another_seed_halt(tmp_path: Path, db_url: str) -> None:
     """Sets of six names into steps, children and connections: under hash seeds 1 and 2
     they iterate in other orders, so the interrupted run halts at its first step (on code
     that did not check arguments it ended with another output)."""
     names = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
     program = ([("step", "set", names), ("child", "set", names), ("connect", "set", names)], 3)
-    assert run_programs([program], (1, 2), tmp_path) == ["halted"]
+    assert run_programs([program], (1, 2), tmp_path, db_url) == ["halted"]

@@ -75,9 +75,9 @@ def failed_run(result: Any) -> tuple[str, str]:
     return line.split()[0], line
 
 
-def snapshot(db_path: str, execution_id: str) -> tuple[Any, ...]:
+def snapshot(db_url: str, execution_id: str) -> tuple[Any, ...]:
     """An execution's row and its whole log, exactly as stored."""
-    eng = Engine(db_path)
+    eng = Engine(db_url)
     try:
         row = eng.get(execution_id)
         events = [(e.seq, e.at, e.line, encode_body(e.body)) for e in eng.history(execution_id)]
@@ -87,12 +87,12 @@ def snapshot(db_path: str, execution_id: str) -> tuple[Any, ...]:
 
 
 @pytest.fixture
-def recorded(db_path: str, run_cli) -> Callable[..., None]:
+def recorded(db_url: str, run_cli) -> Callable[..., None]:
     """An ``ok`` execution that ended before the hostile input; call it to check that its
     row and log are unchanged (``db=`` when the test uses another database)."""
     where: dict[str, Any] = {}
 
-    def record(db: str = db_path) -> None:
+    def record(db: str = db_url) -> None:
         result = run_cli("run", str(HOSTILE / "ok.py"), db=db)
         assert result.exit_code == 0, result.stderr
         execution_id = result.stdout.split()[0]
@@ -276,17 +276,18 @@ def test_flow_names_with_path_separators(run_cli, engine, before):
 # -- a database written by a newer engine ----------------------------------------------------------
 
 
-def test_database_of_a_newer_schema_version(db_path, run_cli, engine_argv, before):
+@pytest.mark.sqlite_only("sets the schema version with SQLite's PRAGMA user_version")
+def test_database_of_a_newer_schema_version(db_file, run_cli, engine_argv, before):
     newer = SCHEMA_VERSION + 5
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+    with contextlib.closing(sqlite3.connect(db_file)) as conn:
         conn.execute(f"PRAGMA user_version={newer}")
-    expected = f"Error: database {db_path} has schema version {newer}, newer than this engine's {SCHEMA_VERSION}: "
+    expected = f"Error: database {db_file} has schema version {newer}, newer than this engine's {SCHEMA_VERSION}: "
     for args in (("ls",), ("run", str(HOSTILE / "ok.py"))):
         result = run_cli(*args)
         assert result.exit_code == 1 and one_line(result.stderr).startswith(expected)
     proc = engine_process(engine_argv, "worker", "--until-idle")
     assert proc.returncode == 1 and one_line(proc.stderr).startswith(expected)
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+    with contextlib.closing(sqlite3.connect(db_file)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == newer  # left as it was
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     before()
@@ -295,7 +296,7 @@ def test_database_of_a_newer_schema_version(db_path, run_cli, engine_argv, befor
 # -- damaged database files --------------------------------------------------------------------------
 
 
-def filled_database(db_path: str, run_cli) -> list[str]:
+def filled_database(db_file: str, run_cli) -> list[str]:
     """A few executions, checkpointed into the main file (no WAL left)."""
     ids = []
     for n in range(6):
@@ -304,17 +305,18 @@ def filled_database(db_path: str, run_cli) -> list[str]:
         ids.append(result.stdout.split()[0])
     queued = run_cli("run", str(HOSTILE / "ok.py"), "--detach")  # for a worker to claim
     assert queued.exit_code == 0, queued.stderr
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+    with contextlib.closing(sqlite3.connect(db_file)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return ids
 
 
-def test_corrupted_database_gives_one_line_and_no_traceback(db_path, run_cli, engine_argv):
-    ids = filled_database(db_path, run_cli)
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+@pytest.mark.sqlite_only("writes garbage over a page of the SQLite file")
+def test_corrupted_database_gives_one_line_and_no_traceback(db_file, run_cli, engine_argv):
+    ids = filled_database(db_file, run_cli)
+    with contextlib.closing(sqlite3.connect(db_file)) as conn:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'executions'").fetchone()[0]
-    with open(db_path, "r+b") as f:  # garbage over the executions table's root page
+    with open(db_file, "r+b") as f:  # garbage over the executions table's root page
         f.seek((root - 1) * page_size)
         f.write(b"\xde\xad\xbe\xef" * (page_size // 4))
 
@@ -322,7 +324,7 @@ def test_corrupted_database_gives_one_line_and_no_traceback(db_path, run_cli, en
         result = run_cli(*args)
         assert result.exit_code == 1
         line = one_line(result.stderr)
-        assert line.startswith(f"Error: cannot read database {db_path}: database disk image is malformed; ")
+        assert line.startswith(f"Error: cannot read database {db_file}: database disk image is malformed; ")
         assert "restore it from a backup" in line
     result = run_cli("run", str(HOSTILE / "ok.py"))
     assert result.exit_code == 1 and "malformed" in one_line(result.stderr)
@@ -330,9 +332,10 @@ def test_corrupted_database_gives_one_line_and_no_traceback(db_path, run_cli, en
     assert proc.returncode == 1 and "malformed" in last_line(proc.stderr)
 
 
-def test_truncated_database_gives_one_line_and_no_traceback(db_path, run_cli, engine_argv):
-    filled_database(db_path, run_cli)
-    os.truncate(db_path, os.path.getsize(db_path) // 2)
+@pytest.mark.sqlite_only("truncates the SQLite file")
+def test_truncated_database_gives_one_line_and_no_traceback(db_file, run_cli, engine_argv):
+    filled_database(db_file, run_cli)
+    os.truncate(db_file, os.path.getsize(db_file) // 2)
     for args in (("ls",), ("run", str(HOSTILE / "ok.py"))):
         result = run_cli(*args)
         assert result.exit_code == 1
@@ -369,19 +372,20 @@ def read_only_file(path: str) -> Iterator[None]:
         subprocess.run(["chattr", "-i", path], check=True)
 
 
-def test_read_only_database(db_path, run_cli, engine_argv, before):
+@pytest.mark.sqlite_only("makes the SQLite file read-only")
+def test_read_only_database(db_file, run_cli, engine_argv, before):
     """Run in fresh processes: inside one process SQLite reuses a file descriptor it opened
     for writing earlier, so only a new process sees the file as read-only."""
     queued = run_cli("run", str(HOSTILE / "ok.py"), "--detach")
     assert queued.exit_code == 0, queued.stderr
     queued_id = queued.stdout.strip()
-    with read_only_file(db_path):
+    with read_only_file(db_file):
         listed = engine_process(engine_argv, "ls")  # reading still works
         assert listed.returncode == 0 and queued_id in listed.stdout, listed.stderr
         ran = engine_process(engine_argv, "run", str(HOSTILE / "ok.py"))
         assert ran.returncode == 1 and ran.stdout == ""
         assert one_line(ran.stderr) == (
-            f"Error: cannot write to database {db_path}: attempt to write a readonly database; make the file "
+            f"Error: cannot write to database {db_file}: attempt to write a readonly database; make the file "
             "and its folder writable. Nothing from this write was recorded."
         )
         proc = engine_process(engine_argv, "worker", "--until-idle")  # retries, backs off, gives up
@@ -392,14 +396,15 @@ def test_read_only_database(db_path, run_cli, engine_argv, before):
     before()
     done = run_cli("worker", "--until-idle")  # writable again: the queued one runs
     assert done.exit_code == 0, done.stderr
-    assert snapshot(db_path, queued_id)[0]["status"] == "ENDED_SUCCESS"
+    assert snapshot(db_file, queued_id)[0]["status"] == "ENDED_SUCCESS"
 
 
-def test_a_worker_started_on_a_read_only_database_carries_on_once_it_is_writable(db_path, run_cli, engine_argv):
+@pytest.mark.sqlite_only("makes the SQLite file read-only")
+def test_a_worker_started_on_a_read_only_database_carries_on_once_it_is_writable(db_file, run_cli, engine_argv):
     """SQLite opens a file it cannot write read-only, and such a connection stays read-only:
     the worker must open a new one, or it fails for ever after the file is fixed."""
     queued = run_cli("run", str(HOSTILE / "ok.py"), "--detach").stdout.strip()
-    with read_only_file(db_path):
+    with read_only_file(db_file):
         worker = subprocess.Popen(engine_argv("worker"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 30
@@ -409,7 +414,7 @@ def test_a_worker_started_on_a_read_only_database_carries_on_once_it_is_writable
             worker.kill()
             raise
     try:  # writable again: the same worker process, without a restart, runs the queued execution
-        wait_until(lambda: snapshot(db_path, queued)[0]["status"] == "ENDED_SUCCESS",
+        wait_until(lambda: snapshot(db_file, queued)[0]["status"] == "ENDED_SUCCESS",
                    "the worker recovering once the file was writable")
     finally:
         worker.kill()
@@ -431,7 +436,8 @@ def met_full_disk(log_text: Callable[[], str], eng: Engine, execution_id: str) -
     wait_until(lambda: refusals() != seen, f"the worker meeting the full disk after {execution_id} became due")
 
 
-def test_full_database_page_limit_then_space_is_back(db_path, run_cli, monkeypatch, before, caplog):
+@pytest.mark.sqlite_only("fills the SQLite file to its max_page_count")
+def test_full_database_page_limit_then_space_is_back(db_file, run_cli, monkeypatch, before, caplog):
     """SQLite's ``max_page_count`` is per connection, so every connection the engine opens
     in this process gets it, and the test raises it on all of them to free space."""
     connections: list[sqlite3.Connection] = []
@@ -452,9 +458,9 @@ def test_full_database_page_limit_then_space_is_back(db_path, run_cli, monkeypat
                 conn.execute(f"PRAGMA max_page_count={pages or 1073741823}")
 
     monkeypatch.setattr(SqliteStore, "_connect", connect)
-    eng = Engine(db_path)
+    eng = Engine(db_file)
     eng.sync_flows(HOSTILE)
-    alerts = Path(db_path).parent / "alerts"
+    alerts = Path(db_file).parent / "alerts"
     sleeper = eng.start("slow_pad", {"sleep": 0.5, "pad": 200_000, "alerts": str(alerts)})
     worker = eng.worker(concurrency=4, lease_seconds=0.5)
     thread = threading.Thread(target=worker.run, kwargs={"until": lambda: eng.get(sleeper).ended}, daemon=True)
@@ -464,13 +470,13 @@ def test_full_database_page_limit_then_space_is_back(db_path, run_cli, monkeypat
         while eng.get(sleeper).status != "WAITING" and time.monotonic() < deadline:
             time.sleep(0.01)
         assert eng.get(sleeper).status == "WAITING"
-        with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        with contextlib.closing(sqlite3.connect(db_file)) as conn:
             set_limit(conn.execute("PRAGMA page_count").fetchone()[0] + 1)
 
         result = run_cli("run", str(HOSTILE / "ok.py"), "-i", "pad=" + "p" * 200_000)
         assert result.exit_code == 1
         assert one_line(result.stderr) == (
-            f"Error: cannot write to database {db_path}: database or disk is full; free disk space. "
+            f"Error: cannot write to database {db_file}: database or disk is full; free disk space. "
             "Nothing from this write was recorded."
         )
         met_full_disk(lambda: "\n".join(caplog.messages), eng, sleeper)  # its 200 kB step result met it
@@ -523,6 +529,7 @@ def fill(path: Path) -> None:
                 f.write(b"\0" * 512)
 
 
+@pytest.mark.sqlite_only("puts the SQLite file on a full tmpfs")
 def test_full_disk_then_space_is_back(small_disk, run_cli, engine_argv, tmp_path, recorded):
     db = str(small_disk / "engine.db")
     recorded.record(db)

@@ -1,7 +1,8 @@
 """Many ``engine worker`` processes on one database, SIGKILLed as the work progresses.
 
-Four real worker processes (``--lease 1 --poll 0.002 --concurrency 8``) share one SQLite
-file and run thousands of short executions and a few long ones (steps, durable sleeps,
+Four real worker processes (``--lease 1 --poll 0.002 --concurrency 8``) share one
+database (a SQLite file, or a PostgreSQL database with ``ENGINE_TEST_STORE=postgres``)
+and run thousands of short executions and a few long ones (steps, durable sleeps,
 children). Kills are scheduled by progress, not by the clock: the i-th of k kills comes
 once i/(k+2) of the executions have ended, on any machine; each killed worker is replaced
 by a fresh one. Afterwards the test checks, from the database and from activation
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -39,6 +39,7 @@ from typing import NamedTuple
 import pytest
 
 from engine.api import Engine
+from stores import RawConnection
 
 LEASE = 1.0
 #: A takeover may come this many "ends at the measured rate" after the lease expired: the
@@ -148,16 +149,16 @@ class Pool:
 
 
 @pytest.fixture
-def pool(db_path: str, tmp_path: Path):
+def pool(db_url: str, tmp_path: Path):
     logs = tmp_path / "logs"
     logs.mkdir()
-    p = Pool(db_path, logs)
+    p = Pool(db_url, logs)
     yield p
     p.stop_all()
 
 
-def ended_count(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM executions WHERE ended_at IS NOT NULL").fetchone()[0]
+def ended_count(conn: RawConnection) -> int:
+    return int(conn.rows("SELECT count(*) FROM executions WHERE ended_at IS NOT NULL")[0][0])
 
 
 def read_activations(log_dir: Path) -> list[tuple[str, str, int, float, str]]:
@@ -227,7 +228,7 @@ def run_many_workers(engine: Engine, pool: Pool, *, shorts: int, longs: int, wor
     created = time.monotonic() - t0
     total = shorts + longs * (1 + rounds)  # each long one starts `rounds` children
 
-    conn = sqlite3.connect(pool.db, timeout=30)
+    conn = RawConnection(pool.db)
     kill_log: list[Kill] = []
     started = time.monotonic()
     for _ in range(workers):
@@ -251,7 +252,7 @@ def run_many_workers(engine: Engine, pool: Pool, *, shorts: int, longs: int, wor
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=60)
         mono = time.monotonic()
-        orphans = [r[0] for r in conn.execute(
+        orphans = [r[0] for r in conn.rows(
             "SELECT id FROM executions WHERE status = 'RUNNING' AND lease_owner LIKE ?", (f"%:{victim.pid}:%",)
         )]
         kill_log.append(Kill(victim.pid, mono, orphans, total - ended))
@@ -270,9 +271,9 @@ def run_many_workers(engine: Engine, pool: Pool, *, shorts: int, longs: int, wor
     closed_at = time.monotonic()
 
     # -- every execution ended exactly once, successfully, with the right output --------
-    statuses = dict(conn.execute("SELECT status, count(*) FROM executions GROUP BY status").fetchall())
+    statuses = dict(conn.rows("SELECT status, count(*) FROM executions GROUP BY status"))
     assert statuses == {"ENDED_SUCCESS": total}, statuses
-    ends = dict(conn.execute("SELECT execution_id, count(*) FROM events WHERE kind = 'ended' GROUP BY execution_id"))
+    ends = dict(conn.rows("SELECT execution_id, count(*) FROM events WHERE kind = 'ended' GROUP BY execution_id"))
     assert len(ends) == total and set(ends.values()) == {1}, {k: v for k, v in ends.items() if v != 1}
     for n in rng.sample(range(shorts), min(200, shorts)):
         assert engine.get(short_ids[n]).output_value == {"doubled": 2 * n}

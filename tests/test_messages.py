@@ -132,9 +132,9 @@ def test_nobody_answering_in_time_raises_message_response_timeout_error(outside,
     assert [e.body.timed_out for e in history if e.kind == "message_answered"] == [True]
 
 
-def test_an_approval_survives_a_killed_worker_and_finishes_on_a_new_one(outside, db_path, tmp_path, wait_for_status):
+def test_an_approval_survives_a_killed_worker_and_finishes_on_a_new_one(outside, db_url, tmp_path, wait_for_status):
     execution_id = outside.start("approval", {"subject": "Deploy 1.2?"})
-    worker = subprocess.Popen(engine_process(db_path, "worker", "--lease", "1"), cwd=tmp_path, env=process_env(),
+    worker = subprocess.Popen(engine_process(db_url, "worker", "--lease", "1"), cwd=tmp_path, env=process_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_status(execution_id, "WAITING", proc=worker)
@@ -144,17 +144,17 @@ def test_an_approval_survives_a_killed_worker_and_finishes_on_a_new_one(outside,
     row = outside.store.get_execution(execution_id)
     assert (row.status, row.lease_owner) == ("WAITING", None)
 
-    listed = run_process(engine_process(db_path, "messages", "ls", "--json"), tmp_path)
+    listed = run_process(engine_process(db_url, "messages", "ls", "--json"), tmp_path)
     (message,) = json.loads(listed.stdout)
     assert (message["execution_id"], message["subject"]) == (execution_id, "Deploy 1.2?")
-    refused = run_process(engine_process(db_path, "messages", "respond", message["id"], "-f", "replicas=2"), tmp_path)
+    refused = run_process(engine_process(db_url, "messages", "respond", message["id"], "-f", "replicas=2"), tmp_path)
     assert refused.returncode != 0 and "'approve' (Approve the deployment?) is required" in refused.stderr
     answered = run_process(
-        engine_process(db_path, "messages", "respond", message["id"], "-f", "approve=true", "-f", "replicas=2"), tmp_path
+        engine_process(db_url, "messages", "respond", message["id"], "-f", "approve=true", "-f", "replicas=2"), tmp_path
     )
     assert answered.returncode == 0, answered.stderr
 
-    finished = run_process(engine_process(db_path, "worker", "--until-idle", "--lease", "1"), tmp_path)
+    finished = run_process(engine_process(db_url, "worker", "--until-idle", "--lease", "1"), tmp_path)
     assert finished.returncode == 0, finished.stderr
     row = outside.get(execution_id)
     assert (row.status, row.message) == ("ENDED_SUCCESS", "approved with 2 replicas")
@@ -162,20 +162,20 @@ def test_an_approval_survives_a_killed_worker_and_finishes_on_a_new_one(outside,
     assert kinds(outside, execution_id).count("log") == 1  # the replay did not log again
 
 
-def test_engine_run_says_how_to_answer_a_message_it_waits_for(outside, db_path, tmp_path):
+def test_engine_run_says_how_to_answer_a_message_it_waits_for(outside, db_url, tmp_path):
     """`engine run` blocks while its execution waits for a person: it says, once, on stderr,
     which command answers the message, and ends when that answer is given."""
     flow = tmp_path / "flows" / "approval.py"
     flow.parent.mkdir()
     flow.write_text((OUTSIDE / "approval.py").read_text())
-    run = subprocess.Popen(engine_process(db_path, "run", str(flow), "-i", "subject=Ship?"), cwd=tmp_path,
+    run = subprocess.Popen(engine_process(db_url, "run", str(flow), "-i", "subject=Ship?"), cwd=tmp_path,
                            env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         hint = run.stderr.readline()
         assert "waits for an answer to 'Ship?': engine messages respond " in hint
         assert "-f approve=... -f comment=... -f replicas=..." in hint
         respond = hint.split(": ", 1)[1].split()[:4]  # engine messages respond ID
-        answered = run_process(engine_process(db_path, *respond[1:], "-f", "approve=yes"), tmp_path)
+        answered = run_process(engine_process(db_url, *respond[1:], "-f", "approve=yes"), tmp_path)
         assert answered.returncode == 0, answered.stderr
         out, err = run.communicate(timeout=60)
     finally:

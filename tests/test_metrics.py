@@ -22,20 +22,20 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def test_metrics_count_what_the_server_ran_and_need_a_token(tmp_path: Path) -> None:
-    db = tmp_path / "engine.db"
+def test_metrics_count_what_the_server_ran_and_need_a_token(tmp_path: Path, db_url: str) -> None:
+    db = db_url
     assert engine_command(db, "flows", "sync", str(SERVE_FLOWS)).returncode == 0
     started = engine_command(db, "run", "busy", "-i", f"path={tmp_path / 'go'}", "--detach")
     assert started.returncode == 0, started.stderr
     busy = started.stdout.strip()
     with (tmp_path / "worker.err").open("wb") as err:  # a worker that dies holding busy's lease
-        worker = subprocess.Popen([*ENGINE_ARGV, "--db", str(db), "worker", "--lease", "1"], stderr=err)
+        worker = subprocess.Popen([*ENGINE_ARGV, "--db", db, "worker", "--lease", "1"], stderr=err)
     with closing(Engine(db)) as engine:
         wait_until(lambda: engine.get(busy).status == "RUNNING", "the worker claiming the execution", worker)
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=60)
 
-    served = start_server(tmp_path)
+    served = start_server(tmp_path, db)
     try:
         assert httpx.get(f"{served.url}/metrics").status_code == 401
         token = engine_command(db, "tokens", "create", "prometheus").stdout.strip()
@@ -67,8 +67,8 @@ def test_metrics_count_what_the_server_ran_and_need_a_token(tmp_path: Path) -> N
     assert got[("engine_activation_seconds_bucket", (("le", "+Inf"),))] == 7
 
 
-def test_queue_depth_counts_work_no_worker_has_claimed(tmp_path: Path) -> None:
-    served = start_server(tmp_path, "--no-worker")
+def test_queue_depth_counts_work_no_worker_has_claimed(tmp_path: Path, db_url: str) -> None:
+    served = start_server(tmp_path, db_url, "--no-worker")
     try:
         token = engine_command(served.db, "tokens", "create", "prometheus").stdout.strip()
         with served.client(token) as api:

@@ -2,7 +2,7 @@
 sharing one database, a worker SIGKILLed and its lease taken over, a message answered
 from another process, and LISTEN/NOTIFY waking an idle worker.
 
-Every test gets a fresh PostgreSQL database (``db_path`` is overridden here, so the
+Every test gets a fresh PostgreSQL database (``db_url`` is overridden here, so the
 shared fixtures ``run_cli``, ``engine``, ``engine_argv`` and ``show`` all use it);
 without ENGINE_TEST_POSTGRES_DSN the tests skip, saying so.
 """
@@ -44,7 +44,7 @@ def handler(system, this, inputs):
 
 
 @pytest.fixture
-def db_path() -> Iterator[str]:
+def db_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test, dropped afterwards."""
     with fresh_postgres() as url:
         yield url
@@ -198,15 +198,15 @@ def _cli_outputs(run_cli, db: str, monkeypatch) -> dict[str, object]:
     return out
 
 
-def test_the_cli_prints_the_same_shapes_on_both_stores(run_cli, db_path, tmp_path, monkeypatch):
+def test_the_cli_prints_the_same_shapes_on_both_stores(run_cli, db_url, tmp_path, monkeypatch):
     on_sqlite = _cli_outputs(run_cli, str(tmp_path / "engine.db"), monkeypatch)
-    on_postgres = _cli_outputs(run_cli, db_path, monkeypatch)
+    on_postgres = _cli_outputs(run_cli, db_url, monkeypatch)
     for key, value in on_sqlite.items():
         assert on_postgres[key] == value, key
     assert on_postgres["replay"] == (0, "consistent:")
 
 
-def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, db_path):
+def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, db_url):
     procs = [subprocess.Popen(engine_argv("ls", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
     outcomes = [(proc.wait(timeout=120), proc.stderr.read()) for proc in procs]
@@ -217,12 +217,12 @@ def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, db
         proc.stderr.close()
 
 
-def test_connections_cut_by_the_server_fail_one_operation_in_one_line_then_recover(db_path):
+def test_connections_cut_by_the_server_fail_one_operation_in_one_line_then_recover(db_url):
     from store.errors import StoreError
     from store.model import SettingWrite
     from store.open import open_store
 
-    store = open_store(db_path)
+    store = open_store(db_url)
     try:
         store.save_setting(SettingWrite("s", 1))
         assert store.get_setting("s") == (1, None)
@@ -230,14 +230,14 @@ def test_connections_cut_by_the_server_fail_one_operation_in_one_line_then_recov
         psycopg = pytest.importorskip("psycopg")
         with psycopg.connect(os.environ["ENGINE_TEST_POSTGRES_DSN"], autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                          (db_path.rsplit("/", 1)[1],))
+                          (db_url.rsplit("/", 1)[1],))
         failures = []
         for attempt in (lambda: store.get_setting("s"), lambda: store.save_setting(SettingWrite("s", 2))):
             try:
                 attempt()
             except StoreError as exc:
                 failures.append(str(exc))
-        assert all("\n" not in f and db_path in f for f in failures)
+        assert all("\n" not in f and db_url in f for f in failures)
         store.save_setting(SettingWrite("s", 3))
         assert store.get_setting("s") == (3, None)
         wait_until(lambda: store.wait_for_change(0), "the listening connection to be re-opened", guard=30)

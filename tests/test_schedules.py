@@ -27,8 +27,8 @@ YEARLY = "0 0 1 1 *"
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(tmp_path / "engine.db")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = Engine(db_url)
     eng.sync_flows(SERVE_FLOWS)
     try:
         yield eng
@@ -43,8 +43,8 @@ def fired(engine: Engine, name: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda s: s["slot_epoch"])
 
 
-def run_cli(db: Path, *args: str) -> Any:
-    return CliRunner().invoke(cli, ["--db", str(db), *args])
+def run_cli(db: str, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def years_since(start: int) -> list[int]:
@@ -56,16 +56,16 @@ def years_since(start: int) -> list[int]:
 # -- exactly once --------------------------------------------------------------------------
 
 
-def _spawn_worker(db: Path, folder: Path, n: int) -> subprocess.Popen[bytes]:
+def _spawn_worker(db: str, folder: Path, n: int) -> subprocess.Popen[bytes]:
     with (folder / f"worker{n}.err").open("wb") as err:
-        return subprocess.Popen([*ENGINE_ARGV, "--db", str(db), "worker"], stdout=subprocess.DEVNULL, stderr=err)
+        return subprocess.Popen([*ENGINE_ARGV, "--db", db, "worker"], stdout=subprocess.DEVNULL, stderr=err)
 
 
-def test_each_slot_fires_exactly_once_with_two_servers_and_two_workers(tmp_path: Path) -> None:
+def test_each_slot_fires_exactly_once_with_two_servers_and_two_workers(tmp_path: Path, db_url: str) -> None:
     servers: list[Served] = []
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        servers = [start_server(tmp_path), start_server(tmp_path)]
+        servers = [start_server(tmp_path, db_url), start_server(tmp_path, db_url)]
         db = servers[0].db
         workers = [_spawn_worker(db, tmp_path, n) for n in range(2)]
         added = engine_command(db, "schedules", "add", "tick", "--flow", "echo", "--cron", "* * * * * *",
@@ -94,11 +94,11 @@ def test_each_slot_fires_exactly_once_with_two_servers_and_two_workers(tmp_path:
             assert served.stop() == 0, served.output()
 
 
-def test_two_stores_firing_one_slot_create_one_execution(engine: Engine, tmp_path: Path) -> None:
+def test_two_stores_firing_one_slot_create_one_execution(engine: Engine, db_url: str) -> None:
     """The compare-and-set on ``next_slot``: a second firing of the same slot, from
     another connection that read the schedule before the first fired, changes nothing."""
     schedules.add(engine.store, "y", "echo", YEARLY, start="2020-01-01", catch_up="all", now=time.time())
-    with closing(Engine(tmp_path / "engine.db")) as other:
+    with closing(Engine(db_url)) as other:
         row = schedules.ScheduleStore(other.store).get("y")
         assert row is not None
         assert schedules.fire_due(engine.store, time.time())[0] == len(years_since(2020))
@@ -151,8 +151,8 @@ def test_a_slot_is_computed_in_the_schedules_time_zone(engine: Engine) -> None:
 # -- pause, resume, rm ------------------------------------------------------------------------
 
 
-def test_a_paused_schedule_fires_nothing_and_resumes_from_its_next_slot(engine: Engine, tmp_path: Path) -> None:
-    db = tmp_path / "engine.db"
+def test_a_paused_schedule_fires_nothing_and_resumes_from_its_next_slot(engine: Engine, db_url: str) -> None:
+    db = db_url
     assert run_cli(db, "schedules", "add", "p", "--flow", "echo", "--cron", "* * * * * *").exit_code == 0
     assert run_cli(db, "schedules", "pause", "p").exit_code == 0
     later = time.time() + 5
@@ -166,8 +166,8 @@ def test_a_paused_schedule_fires_nothing_and_resumes_from_its_next_slot(engine: 
     assert [s["slot_epoch"] for s in fired(engine, "p")] == [row.next_slot]
 
 
-def test_rm_stops_a_schedule_and_a_new_one_of_that_name_fires_anew(engine: Engine, tmp_path: Path) -> None:
-    db = tmp_path / "engine.db"
+def test_rm_stops_a_schedule_and_a_new_one_of_that_name_fires_anew(engine: Engine, db_url: str) -> None:
+    db = db_url
     assert run_cli(db, "schedules", "add", "r", "--flow", "echo", "--cron", YEARLY, "--start", "2025-06-01").exit_code == 0
     assert schedules.fire_due(engine.store, time.time())[0] == 1
     removed = run_cli(db, "schedules", "rm", "r")
@@ -196,8 +196,8 @@ def test_rm_stops_a_schedule_and_a_new_one_of_that_name_fires_anew(engine: Engin
     (["pause", "ghost"], "no schedule 'ghost'"),
     (["resume", "ghost"], "no schedule 'ghost'"),
 ])
-def test_bad_input_is_a_one_line_error(engine: Engine, tmp_path: Path, args: list[str], message: str) -> None:
-    result = subprocess.run([*ENGINE_ARGV, "--db", str(tmp_path / "engine.db"), "schedules", *args],
+def test_bad_input_is_a_one_line_error(engine: Engine, db_url: str, args: list[str], message: str) -> None:
+    result = subprocess.run([*ENGINE_ARGV, "--db", db_url, "schedules", *args],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
@@ -212,8 +212,8 @@ def test_cron_nicknames_are_accepted(engine: Engine) -> None:
     assert datetime.fromisoformat(listed.next_slot or "").strftime("%H:%M:%S") == "00:00:00"
 
 
-def test_a_name_in_use_is_refused(engine: Engine, tmp_path: Path) -> None:
-    db = tmp_path / "engine.db"
+def test_a_name_in_use_is_refused(engine: Engine, db_url: str) -> None:
+    db = db_url
     assert run_cli(db, "schedules", "add", "a", "--flow", "echo", "--cron", "* * * * *").exit_code == 0
     again = run_cli(db, "schedules", "add", "a", "--flow", "echo", "--cron", "0 * * * *")
     assert again.exit_code != 0 and "schedule 'a' exists already" in again.output

@@ -194,8 +194,8 @@ def test_validate_flow_exists(seed: Engine) -> None:
     assert logs(seed, row.id) == ["flow exists!"]
 
 
-def test_validate_flow_does_not_exist(tmp_path: Path, flows_root: Path) -> None:
-    engine = Engine(tmp_path / "alone.db")
+def test_validate_flow_does_not_exist(make_db: Callable[..., str], flows_root: Path) -> None:
+    engine = Engine(make_db("alone"))
     try:
         engine.register_file(flows_root / "seed" / "seed_validate_flow_exists.py")
         row = run(engine, "seed_validate_flow_exists")

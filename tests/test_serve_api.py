@@ -172,10 +172,10 @@ def test_bad_requests_get_one_line(api: httpx.Client, method: str, path: str, bo
     assert words in error and "\n" not in error and "Traceback" not in error
 
 
-def test_openapi_describes_every_route(api: httpx.Client, tmp_path: Path) -> None:
+def test_openapi_describes_every_route(api: httpx.Client, db_url: str) -> None:
     doc = httpx.get(f"{api.base_url}/api/openapi.json").json()  # no token needed for the description
     assert doc["openapi"].startswith("3.")
-    with closing(Engine(tmp_path / "e.db")) as engine:
+    with closing(Engine(db_url)) as engine:
         app = create_app(engine, Sessions(0))
         pages = {route.path for route in monitor_pages.routes()}  # HTML for browsers, not the API
         routes = {(method.lower(), route.path) for route in app.routes if route.path not in pages

@@ -82,6 +82,7 @@ def test_unknown_scheme_is_refused_naming_the_schemes(run_cli, tmp_path, monkeyp
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.sqlite_only("sqlite:/// URLs name SQLite files")
 @pytest.mark.parametrize("form", ["relative", "absolute"])
 def test_sqlite_url_opens_the_same_file_as_its_path(run_cli, flows_root, tmp_path, monkeypatch, form):
     monkeypatch.chdir(tmp_path)

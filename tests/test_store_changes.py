@@ -50,9 +50,8 @@ def new_execution(store: SqliteStore, number: int) -> None:
     store.create_execution(NewExecution(f"e{number}", "noop", version, {}), time.time())
 
 
-def test_wait_for_change_sees_a_commit_of_another_connection(tmp_path):
-    db = str(tmp_path / "engine.db")
-    watcher, writer = open_store(db), open_store(f"sqlite:///{db}")
+def test_wait_for_change_sees_a_commit_of_another_connection(db_url):
+    watcher, writer = open_store(db_url), open_store(db_url)
     try:
         assert watcher.wait_for_change(0)  # a thread's first look: anything may be new
         assert not watcher.wait_for_change(0)

@@ -13,8 +13,8 @@ from store.open import open_store
 
 
 @pytest.mark.parametrize("round_", range(5))
-def test_a_store_closed_while_a_thread_writes_refuses_later_writes_cleanly(tmp_path, round_):
-    store = open_store(str(tmp_path / "engine.db"))
+def test_a_store_closed_while_a_thread_writes_refuses_later_writes_cleanly(db_url, round_):
+    store = open_store(db_url)
     written = threading.Event()
     errors: list[BaseException] = []
     count = 0
@@ -40,8 +40,8 @@ def test_a_store_closed_while_a_thread_writes_refuses_later_writes_cleanly(tmp_p
     assert errors == [], f"after {count} writes: {errors!r}"
     with pytest.raises(StoreError, match="closed before this write"):
         store.save_setting(SettingWrite("late", 1))
-    reopened = open_store(str(tmp_path / "engine.db"))
-    try:  # every write that returned is in the file
+    reopened = open_store(db_url)
+    try:  # every write that returned is in the database
         assert reopened.get_setting(f"s{count - 1}") is not None
     finally:
         reopened.close()

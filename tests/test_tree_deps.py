@@ -18,8 +18,8 @@ SEED = Path(__file__).parent / "flows" / "control" / "seed"
 
 
 @pytest.fixture
-def eng(tmp_path: Path) -> Iterator[Engine]:
-    engine = Engine(tmp_path / "engine.db")
+def eng(db_url: str) -> Iterator[Engine]:
+    engine = Engine(db_url)
     engine.sync_flows(SEED)
     try:
         yield engine

@@ -19,6 +19,8 @@ import pytest
 from engine.api import Engine
 from waiting import wait_until
 
+pytestmark = pytest.mark.sqlite_only("counts the wake-up sockets in DB-wake/ beside the SQLite file")
+
 FLOWS = Path(__file__).parent / "flows" / "wake"
 #: The workers' safety-net poll: nothing in these tests waits for it.
 SAFETY_NET = 60.0
@@ -37,10 +39,10 @@ def worker(engine_argv, spawn):
     return lambda *args: spawn(engine_argv("worker", *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def listeners(db_path: str) -> list[str]:
+def listeners(db_file: str) -> list[str]:
     """The names of the sockets listening for notices on this database."""
     try:
-        return os.listdir(db_path + "-wake")
+        return os.listdir(db_file + "-wake")
     except FileNotFoundError:
         return []
 
@@ -60,15 +62,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def test_an_idle_worker_runs_a_new_execution_from_another_process_at_once(flows, worker, db_path):
+def test_an_idle_worker_runs_a_new_execution_from_another_process_at_once(flows, worker, db_file):
     proc = worker("--poll", str(SAFETY_NET))
-    wait_until(lambda: listeners(db_path), "the worker listened for notices", proc)
+    wait_until(lambda: listeners(db_file), "the worker listened for notices", proc)
     run_quick(flows, proc)  # the worker has claimed and gone idle since
     took = [run_quick(flows, proc) for _ in range(3)]
     assert max(took) < SAFETY_NET / 4  # each was claimed on a notice, not at the safety net
 
 
-def test_an_idle_worker_wakes_at_once_for_a_message_answered_from_another_process(flows, worker, db_path):
+def test_an_idle_worker_wakes_at_once_for_a_message_answered_from_another_process(flows, worker, db_file):
     proc = worker("--poll", str(SAFETY_NET))
     execution = flows.start("ask")
     waiting = lambda: flows.store.list_messages(status="waiting", execution_id=execution)  # noqa: E731
@@ -81,11 +83,11 @@ def test_an_idle_worker_wakes_at_once_for_a_message_answered_from_another_proces
     assert flows.get(execution).output_value == {"value": 7}
 
 
-def test_an_idle_worker_uses_almost_no_cpu(flows, worker, db_path):
+def test_an_idle_worker_uses_almost_no_cpu(flows, worker, db_file):
     """Over a few seconds idle (default safety net), the worker's CPU time stays under 1%
     of the wall time; polling every 5 ms, as workers did before notices, took 1.3-1.9%."""
     proc = worker()
-    wait_until(lambda: listeners(db_path), "the worker listened for notices", proc)
+    wait_until(lambda: listeners(db_file), "the worker listened for notices", proc)
     run_quick(flows, proc)  # started up, claimed and ran: what is left is idling
     time.sleep(0.5)
     cpu, wall = cpu_seconds(proc.pid), time.monotonic()
@@ -95,10 +97,10 @@ def test_an_idle_worker_uses_almost_no_cpu(flows, worker, db_path):
     assert used < 0.01 * elapsed, f"idle worker used {used:.3f} s of CPU in {elapsed:.1f} s"
 
 
-def test_many_workers_and_a_killed_one_still_wake_at_once(flows, worker, db_path):
+def test_many_workers_and_a_killed_one_still_wake_at_once(flows, worker, db_file):
     procs = [worker("--poll", str(SAFETY_NET), "--concurrency", "2") for _ in range(4)]
-    wait_until(lambda: len(listeners(db_path)) == 4, "four workers listened for notices")
-    before = set(listeners(db_path))
+    wait_until(lambda: len(listeners(db_file)) == 4, "four workers listened for notices")
+    before = set(listeners(db_file))
     procs[0].send_signal(signal.SIGKILL)
     procs[0].wait()
     began = time.monotonic()
@@ -107,5 +109,5 @@ def test_many_workers_and_a_killed_one_still_wake_at_once(flows, worker, db_path
     assert time.monotonic() - began < SAFETY_NET / 4
     assert all(flows.get(e).status == "ENDED_SUCCESS" for e in executions)
     assert {flows.get(e).output_value["pid"] for e in executions} <= {p.pid for p in procs[1:]}
-    left = set(listeners(db_path))
+    left = set(listeners(db_file))
     assert len(left) == 3 and left < before  # the killed worker's name was deleted by a sender

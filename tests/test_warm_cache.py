@@ -89,13 +89,13 @@ def normalised(eng: Engine, eid: str, directory: Path) -> list[tuple[int, str, A
     return [(e.seq, e.kind, mask(msgspec.to_builtins(e.body))) for i in tree for e in eng.history(i)]
 
 
-def run_parent(tmp_path: Path, size: int) -> tuple[list[tuple[int, str, Any]], Any, list[str]]:
-    """Run ``warm_parent`` on a fresh database with a warm cache of ``size``."""
+def run_parent(tmp_path: Path, db: str, size: int) -> tuple[list[tuple[int, str, Any]], Any, list[str]]:
+    """Run ``warm_parent`` on the fresh database ``db`` with a warm cache of ``size``."""
     directory = tmp_path / f"size-{size}"
     directory.mkdir()
     data = tmp_path / "data.db"  # one path for both runs: the connection's arguments are recorded
     sqlite3.connect(data).close()
-    eng = Engine(directory / "engine.db", synchronous="NORMAL")
+    eng = Engine(db, synchronous="NORMAL")
     try:
         eng.sync_flows(FLOWS)
         eid = eng.start("warm_parent", {"starts": str(directory / "starts"), "db": str(data)})
@@ -110,11 +110,11 @@ def run_parent(tmp_path: Path, size: int) -> tuple[list[tuple[int, str, Any]], A
         eng.close()
 
 
-def test_warm_and_cold_give_the_same_histories(tmp_path: Path) -> None:
+def test_warm_and_cold_give_the_same_histories(tmp_path: Path, make_db: Callable[..., str]) -> None:
     """Children (one fails), a timer, a message, a connection and caught errors: the
     parent and all its children record the same events and outputs, warm or replayed."""
-    cold_history, cold_output, cold_starts = run_parent(tmp_path, 0)
-    warm_history, warm_output, warm_starts = run_parent(tmp_path, 8)
+    cold_history, cold_output, cold_starts = run_parent(tmp_path, make_db("cold"), 0)
+    warm_history, warm_output, warm_starts = run_parent(tmp_path, make_db("warm"), 8)
     assert warm_history == cold_history
     assert warm_output == cold_output
     assert warm_output["answer"] == {"ok": True} and warm_output["rows"]["rows"] == [{"x": 42}]
@@ -126,10 +126,10 @@ def test_warm_and_cold_give_the_same_histories(tmp_path: Path) -> None:
     assert len(warm_starts) == 1
 
 
-def test_a_paused_and_resumed_execution_replays_instead_of_going_on(tmp_path: Path) -> None:
+def test_a_paused_and_resumed_execution_replays_instead_of_going_on(tmp_path: Path, db_url: str) -> None:
     """Pause and resume add markers to the log while the handler is parked: the parked
     handler is stale, so it is discarded and the execution replays from its log."""
-    eng = Engine(tmp_path / "engine.db", synchronous="NORMAL")
+    eng = Engine(db_url, synchronous="NORMAL")
     try:
         eng.sync_flows(FLOWS)
         log = tmp_path / "starts"
@@ -153,14 +153,14 @@ def test_a_paused_and_resumed_execution_replays_instead_of_going_on(tmp_path: Pa
 
 
 def test_a_handler_parked_here_is_discarded_when_another_process_ran_the_execution(
-    tmp_path: Path, spawn: Callable[..., subprocess.Popen[Any]], engine_argv: Callable[..., list[str]],
+    tmp_path: Path, db_url: str, spawn: Callable[..., subprocess.Popen[Any]], engine_argv: Callable[..., list[str]],
 ) -> None:
     """This worker parks the handler at the first message; its only slot is then kept busy,
     so a real ``engine worker`` process claims the execution when the first message is
     answered and runs it to the second. Killed, it leaves the execution waiting; when the
     second answer comes, this worker's claim shows another claim since its handler
     parked and the log moved on: it replays, and the history is the reference one."""
-    db = tmp_path / "engine.db"
+    db = db_url
     eng = Engine(db)
     try:
         eng.sync_flows(FLOWS)
@@ -173,7 +173,7 @@ def test_a_handler_parked_here_is_discarded_when_another_process_ran_the_executi
             blocker = eng.start("warm_blocker", {"flag": str(flag)})
             wait_until(lambda: eng.get(blocker).status == "RUNNING", "the blocker to hold the worker's only slot")
 
-            other = spawn(engine_argv("worker", db=str(db)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            other = spawn(engine_argv("worker", db=db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             answer(eng, eid, "first", {"v": 1})
             wait_until(lambda: waiting_message(eng, eid, "second"), "the other worker to run it to its second message", other)
             other.send_signal(signal.SIGKILL)
@@ -193,10 +193,10 @@ def test_a_handler_parked_here_is_discarded_when_another_process_ran_the_executi
         eng.close()
 
 
-def test_the_cache_is_bounded_and_evicted_handlers_record_nothing(tmp_path: Path) -> None:
+def test_the_cache_is_bounded_and_evicted_handlers_record_nothing(tmp_path: Path, db_url: str) -> None:
     """With room for one handler, the first of two parked is discarded when the second
     parks: it unwinds without recording anything, and replays when its answer comes."""
-    eng = Engine(tmp_path / "engine.db", synchronous="NORMAL")
+    eng = Engine(db_url, synchronous="NORMAL")
     try:
         eng.sync_flows(FLOWS)
         logs = [tmp_path / "a", tmp_path / "b"]
@@ -220,8 +220,8 @@ def test_the_cache_is_bounded_and_evicted_handlers_record_nothing(tmp_path: Path
         eng.close()
 
 
-def test_a_cancelled_execution_discards_its_parked_handler(tmp_path: Path) -> None:
-    eng = Engine(tmp_path / "engine.db", synchronous="NORMAL")
+def test_a_cancelled_execution_discards_its_parked_handler(tmp_path: Path, db_url: str) -> None:
+    eng = Engine(db_url, synchronous="NORMAL")
     try:
         eng.sync_flows(FLOWS)
         eid = eng.start("warm_twice", {"starts": str(tmp_path / "starts")})

@@ -31,6 +31,7 @@ from engine.api import Engine
 from engine.ids import child_id
 from store.events import ChildCreated, CommandFailed, ExecutionEnded, StepCompleted
 from store.model import ENDED_STATUSES
+from stores import fresh_database
 
 LEASE = "0.5"
 FREEZE_SECONDS = 0.8
@@ -268,7 +269,7 @@ class Figures:
 # -- running ------------------------------------------------------------------------
 
 
-def start_root(db: Path, flows: Path, effects: Path, server: CountingServer, seed: int) -> tuple[Engine, str]:
+def start_root(db: str, flows: Path, effects: Path, server: CountingServer, seed: int) -> tuple[Engine, str]:
     engine = Engine(db)
     engine.sync_flows(flows)
     effects.mkdir(parents=True, exist_ok=True)
@@ -281,8 +282,14 @@ def all_ended(engine: Engine) -> bool:
 
 
 def run_reference(workdir: Path, flows: Path, server: CountingServer, seed: int, timeout: float) -> Outcome:
-    """The program run once, uninterrupted, by a worker in this process."""
-    engine, root = start_root(workdir / "reference.db", flows, workdir / "reference-effects", server, seed)
+    """The program run once, uninterrupted, by a worker in this process, on a fresh database."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with fresh_database(workdir, "reference") as db:
+        return _run_reference(db, workdir, flows, server, seed, timeout)
+
+
+def _run_reference(db: str, workdir: Path, flows: Path, server: CountingServer, seed: int, timeout: float) -> Outcome:
+    engine, root = start_root(db, flows, workdir / "reference-effects", server, seed)
     try:
         worker = engine.worker(poll_interval=0.002)
         deadline = time.monotonic() + timeout
@@ -341,7 +348,7 @@ class CrashRun:
 class _Workers:
     """The worker processes of one crashing run, restarted as they die."""
 
-    def __init__(self, db: Path, logdir: Path, plan: KillPlan) -> None:
+    def __init__(self, db: str, logdir: Path, plan: KillPlan) -> None:
         self.db, self.logdir, self.plan = db, logdir, plan
         self.faults = list(plan.faults)
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * plan.workers
@@ -357,7 +364,7 @@ class _Workers:
         if self.faults:
             env["ENGINE_FAULT"] = self.armed[slot] = self.faults.pop(0)
         self.spawned += 1
-        cmd = [*engine_command(), "--db", str(self.db), "worker", "--lease", LEASE, "--poll", POLL,
+        cmd = [*engine_command(), "--db", self.db, "worker", "--lease", LEASE, "--poll", POLL,
                "--concurrency", str(self.plan.concurrency), "--max-attempts", MAX_ATTEMPTS]
         with open(self.logdir / f"worker-{self.spawned}-{env.get('ENGINE_FAULT', 'nofault')}.log", "wb") as log:
             self.procs[slot] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -423,8 +430,15 @@ def run_crashing(
     """The program run on a fresh database by worker processes killed along ``plan``."""
     logdir = workdir / "worker-logs"
     logdir.mkdir(parents=True, exist_ok=True)
-    engine, root = start_root(workdir / "crashed.db", flows, workdir / "crashed-effects", server, seed)
-    workers = _Workers(workdir / "crashed.db", logdir, plan)
+    with fresh_database(workdir, "crashed") as db:
+        return _run_crashing(db, logdir, workdir, flows, server, seed, plan, timeout)
+
+
+def _run_crashing(
+    db: str, logdir: Path, workdir: Path, flows: Path, server: CountingServer, seed: int, plan: KillPlan, timeout: float
+) -> CrashRun:
+    engine, root = start_root(db, flows, workdir / "crashed-effects", server, seed)
+    workers = _Workers(db, logdir, plan)
     began = time.monotonic()
     deadline = began + timeout
     finished = False

@@ -1,0 +1,62 @@
+"""The suite's own store switch (tests/stores.py): a fresh PostgreSQL database per test,
+gone at teardown even when a worker left a connection open; a bad setting stops pytest
+with one line. Runs against ENGINE_TEST_POSTGRES_DSN; skipped without a server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import stores
+
+
+@pytest.fixture
+def admin_dsn(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server of ENGINE_TEST_POSTGRES_DSN, with the store switched to PostgreSQL."""
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+    dsn = os.environ.get(stores.DSN_VARIABLE, "")
+    if not dsn:
+        pytest.skip(f"{stores.DSN_VARIABLE} is not set; point it at a PostgreSQL server to run this test")
+    try:
+        psycopg.connect(dsn, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL at {stores.DSN_VARIABLE} is unreachable: {exc}")
+    monkeypatch.setenv(stores.STORE_VARIABLE, "postgres")
+    return dsn
+
+
+def databases(dsn: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return {name for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'engine_test_%'")}
+
+
+def test_each_fresh_database_is_new_empty_and_dropped_with_its_connections(admin_dsn: str, tmp_path: Path) -> None:
+    import psycopg
+
+    before = databases(admin_dsn)
+    with stores.fresh_database(tmp_path) as first, stores.fresh_database(tmp_path) as second:
+        assert first != second and first.startswith("postgresql://")
+        made = databases(admin_dsn) - before
+        assert len(made) == 2
+        stores.run_sql(first, "CREATE TABLE executions (id text, status text)")
+        stores.run_sql(first, "INSERT INTO executions VALUES (?, ?)", ("a", "ENDED_SUCCESS"))
+        assert stores.run_sql(first, "SELECT count(*) FROM executions WHERE status LIKE 'ENDED_%'") == [(1,)]
+        assert stores.table_values(second) == {}  # the other one holds nothing
+        left_open = psycopg.connect(first)  # as a killed worker's connection would be
+    assert databases(admin_dsn) == before
+    left_open.close()
+
+
+def test_a_store_the_suite_cannot_use_stops_pytest_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, stores.STORE_VARIABLE: "postgres", stores.DSN_VARIABLE: ""}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__).parent / "test_codec.py")],
+                          env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert done.returncode != 0
+    assert f"{stores.STORE_VARIABLE}=postgres needs {stores.DSN_VARIABLE}=postgresql://" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from store.dialect import Conn
+from store.dialect import Conn, share_lock
 from store import values
 from store.errors import LeaseLostError
 from store.events import (
@@ -132,8 +132,8 @@ def apply_commit(conn: Conn, c: Commit, now: float) -> CommitResult:
     if c.wait is not None:
         status = _register_wait(conn, eid, c.wait, now)
     elif c.wait_message is not None and conn.execute(
-        "SELECT 1 FROM messages WHERE id = ? AND status = 'answered'", (c.wait_message,)
-    ).fetchone():
+        f"SELECT status FROM messages WHERE id = ?{share_lock(conn)}", (c.wait_message,)
+    ).fetchone() == ("answered",):
         status = "QUEUED"  # answered while the handler was deciding to wait
     if status is not None:
         _set_status(conn, eid, status, c.message, c.wake_at, now, result)
@@ -199,7 +199,7 @@ def _register_wait(conn: Conn, waiter: str, wait: WaitSpec, now: float) -> str:
         conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
     ended = failed = 0
     marks = ",".join("?" * len(wait.targets))
-    for (status,) in conn.execute(f"SELECT status FROM executions WHERE id IN ({marks})", wait.targets):
+    for (status,) in conn.execute(f"SELECT status FROM executions WHERE id IN ({marks}){share_lock(conn)}", wait.targets):
         ended += status in ENDED_STATUSES
         failed += status in FAILED_STATUSES
     if ended >= wait.needed or (wait.wake_on_failure and failed) or waiting_on(conn, waiter, wait.targets):

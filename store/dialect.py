@@ -137,8 +137,13 @@ class PgConnection:
         self.now = 0.0
         self.pipeline: Any = None
         self.eager = False
+        self.known: Any = None  # a ``store.pg_batch.KnownRows`` during a batch of plain step commits
 
-    def execute(self, sql: str, parameters: Any = None, /) -> _PgCursor:
+    def execute(self, sql: str, parameters: Any = None, /) -> Any:
+        if self.known is not None:
+            answered = self.known.answer(sql, parameters)
+            if answered is not None:
+                return answered
         text, named = translate(sql)
         cur = self.raw.execute(text, _params(named, parameters))
         if self.eager and self.pipeline is not None:

@@ -71,14 +71,17 @@ def write_setting(conn: Conn, write: SettingWrite, at: float) -> None:
         )
 
 
+#: The fence check of a commit, and the append's move of ``last_seq`` (a PostgreSQL batch
+#: of plain step commits answers both from rows it read at once: ``store.pg_batch``).
+FENCE_CHECK = "SELECT fence, status, pause_requested FROM executions WHERE id = ?"
+MOVE_LAST_SEQ = "UPDATE executions SET last_seq = ? WHERE id = ? AND last_seq = ?"
+
+
 def _append(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
     if not events:
         return
     first = events[0].seq
-    cur = conn.execute(
-        "UPDATE executions SET last_seq = ? WHERE id = ? AND last_seq = ?",
-        (events[-1].seq, execution_id, first - 1),
-    )
+    cur = conn.execute(MOVE_LAST_SEQ, (events[-1].seq, execution_id, first - 1))
     if cur.rowcount == 0:
         raise LeaseLostError(f"execution {execution_id}: log moved on before seq {first}")
     conn.executemany(
@@ -99,7 +102,7 @@ def apply_commit(conn: Conn, c: Commit, now: float) -> CommitResult:
     eid = c.execution_id
     pause_requested = False
     if c.fence is not None:
-        row = conn.execute("SELECT fence, status, pause_requested FROM executions WHERE id = ?", (eid,)).fetchone()
+        row = conn.execute(FENCE_CHECK, (eid,)).fetchone()
         if row is None or row[0] != c.fence or row[1] != "RUNNING":
             raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
         pause_requested = bool(row[2])  # `engine pause` while it ran: pause at this commit

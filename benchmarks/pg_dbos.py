@@ -10,6 +10,7 @@ import time
 
 from benchmarks import pg_server
 from benchmarks.harness import Context, Row, Stats, register
+from benchmarks import pg_targets  # noqa: F401  (registers the targets)
 from benchmarks.pg_engine import PROCESSES, STEPS_KEY
 from benchmarks.peer_dbos import FAST_POLL, REPO, WORKER, available, run_worker
 from benchmarks.raw_pg import COMMIT, GROUP

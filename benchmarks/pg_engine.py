@@ -203,6 +203,7 @@ def pg_throughput(ctx: Context) -> list[Row]:
         "limit", reference.subject, "n/a", "commits/s", "/s", 1e6 / reference.median,
         1e6 / reference.max, 1e6 / reference.min, reference.n, "reference")
     rows: list[Row] = []
+    busy_at: dict[int, float] = {}
     for count in PROCESSES if not ctx.tiny else (1, 2):
         dsn = pg_server.fresh_database(f"throughput_{count}")
         engine = Engine(dsn)
@@ -221,4 +222,14 @@ def pg_throughput(ctx: Context) -> list[Row]:
                    rates, per_second)
         ctx.references[(STEPS_KEY.format(n=count), "n/a")] = row
         rows += [row, _row("throughput", f"machine CPU busy, {count} processes", "%", [busy])]
+        busy_at[count] = busy
+    rates_at = {n: ctx.references[(STEPS_KEY.format(n=n), "n/a")] for n in busy_at}
+    for count in list(busy_at)[1:]:
+        ratio = rates_at[count].median / rates_at[1].median
+        rows.append(_row("throughput", f"steps/s, {count} processes ÷ 1 process", "×", [ratio]))
+    best = max(rates_at, key=lambda n: rates_at[n].median)
+    bound = ("the cores (both busy)" if busy_at[best] >= 90 else
+             "not the cores: the server's commit path or the workers' waits")
+    ctx.note(f"postgres throughput peaks at {best} process(es), {rates_at[best].median:,.0f} steps/s, "
+             f"machine CPU {busy_at[best]:.0f}% busy: bound by {bound}")
     return rows

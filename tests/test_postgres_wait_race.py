@@ -92,3 +92,38 @@ def test_an_answer_given_while_its_execution_starts_to_wait_wakes_it() -> None:
         wait = Commit("m", fence, status="WAITING", wait_message="msg1")
         answer = lambda conn: answer_message(conn, "msg1", {"ok": True}, time.time())  # noqa: E731
         assert _race(url, answer, wait) == "QUEUED"
+
+
+def test_a_batch_of_step_commits_refuses_only_the_one_whose_lease_was_lost() -> None:
+    """The batch path of ``store.pg_batch`` (fence and ``last_seq`` answered from one read)
+    keeps each commit's own outcome: a lost lease or a stale ``last_seq`` refuses that
+    commit alone, and the others' events are recorded."""
+    from store.errors import LeaseLostError
+    from store.events import Event, LogRecorded
+    from store.postgres import PostgresStore
+
+    with fresh_postgres() as url:
+        store = open_store(url)
+        assert isinstance(store, PostgresStore)
+        try:
+            version = store.put_flow("f", SOURCE)
+            for eid in ("a", "b", "c"):
+                store.create_execution(NewExecution(eid, "f", version, None), time.time())
+            fences = dict(store.claim("w1", 3, 30, time.time()))
+
+            base = {eid: store.get_execution(eid).last_seq for eid in fences}  # type: ignore[union-attr]
+
+            def step(eid: str, seq: int, fence: int) -> Commit:
+                at = base[eid] + seq
+                return Commit(eid, fence, events=[Event(at, time.time(), LogRecorded("INFO", f"{eid}{seq}"))])
+
+            batch = [step("a", 1, fences["a"]), step("b", 1, fences["b"] + 1), step("c", 5, fences["c"])]
+            results = store._apply_batch(batch)
+            assert [type(r).__name__ for r in results] == ["CommitResult", "LeaseLostError", "LeaseLostError"], results
+            assert isinstance(results[1], LeaseLostError)
+            assert [len(store.load_events(eid, base[eid])) for eid in ("a", "b", "c")] == [1, 0, 0]
+            again = store._apply_batch([step("a", 2, fences["a"]), step("c", 1, fences["c"])])
+            assert [type(r).__name__ for r in again] == ["CommitResult", "CommitResult"]
+            assert [e.seq - base["a"] for e in store.load_events("a", base["a"])] == [1, 2]
+        finally:
+            store.close()

@@ -4,6 +4,8 @@ NAME selects benchmarks (``record``, ``wake``, ...) or contributor groups (``dbo
 ``engine``); none selects everything. The ``limit`` always runs first, since every other
 table is read against it. Prints one table per benchmark and rewrites
 ``benchmarks/RESULTS.md`` unless ``--no-write`` is given or a contributor failed.
+
+``python -m benchmarks cost ...`` counts instructions instead (``benchmarks/cost.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
+from benchmarks import cost
 from benchmarks.harness import BENCHMARK_ORDER, BENCHMARKS, Context, Contribution, Row
 from benchmarks.report import (
     engine_commit,
@@ -73,6 +76,8 @@ def selected(args: argparse.Namespace) -> list[tuple[str, Contribution]]:
 
 def main(argv: list[str]) -> int:
     """Run the selected benchmarks; return the process exit code."""
+    if argv[:1] == ["cost"]:
+        return cost.main(argv[1:])
     for module in CONTRIBUTOR_MODULES:
         importlib.import_module(module)
     args = parse(argv)
@@ -111,8 +116,9 @@ def main(argv: list[str]) -> int:
     if not args.no_write:
         command = " ".join(["python -m benchmarks", *argv])
         contributions = {name: [c for n, c in plan if n == name] for name in tables}
-        RESULTS.write_text(results_markdown(command, tmp, tables, contributions, ctx.notes,
-                                            (load_at_start, load_average())))
+        kept = cost.kept_section(RESULTS.read_text()) if RESULTS.exists() else ""
+        text = results_markdown(command, tmp, tables, contributions, ctx.notes, (load_at_start, load_average()))
+        RESULTS.write_text(cost.with_section(text, kept) if kept else text)
         print(f"wrote {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
     return 0
 

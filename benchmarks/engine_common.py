@@ -98,12 +98,14 @@ def parked(command: str, db: Path | str, sync: str, **options: Any) -> Iterator[
 
 
 @contextmanager
-def workers(db: Path | str, sync: str, count: int, *, concurrency: int, poll: float = 0.005,
+def workers(db: Path | str, sync: str, count: int, *, concurrency: int, poll: float | None = None,
             marks: Path | None = None) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` long-running ``engine worker`` processes on ``db`` (a path or a URL), whose
-    flows write marks to ``marks`` when given; killed on exit."""
+    """``count`` long-running ``engine worker`` processes on ``db`` (a path or a URL;
+    ``poll``: the safety-net --poll, else the default), whose flows write marks to
+    ``marks`` when given; killed on exit."""
     argv = [*engine_command(), "--db", str(db), "--synchronous", sync, "worker",
-            "--concurrency", str(concurrency), "--poll", str(poll), "--no-supervise"]
+            "--concurrency", str(concurrency), "--no-supervise"]
+    argv += ["--poll", str(poll)] if poll is not None else []
     procs = [subprocess.Popen(argv, cwd=REPO, env=_env(marks), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(count)]
     try:

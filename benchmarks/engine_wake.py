@@ -7,7 +7,9 @@ results through its own Engine, as a user's script or the CLI would.
 
 from __future__ import annotations
 
+import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +18,13 @@ from typing import Any
 from benchmarks.engine_common import GROUP, levels, row, run_proc, workers
 from benchmarks.engine_proc import FLOWS
 from benchmarks.harness import Context, Durability, Row, Stats, percentile, register
+from benchmarks.raw_sqlite import ROW_BYTES, fresh_db
+from benchmarks.raw_sqlite import SUBJECT as RAW
 from engine.api import Engine
 
+#: The reference row of the message wake: raw commits timed between its trials.
+RAW_COMMIT = "commit (1 row), between the message trials"
+#: Seconds of random delay before a child's last line or an answer (a random phase).
 POLL = 0.005
 #: Seconds a wake child waits before its last line, so its parent is parked by then.
 SETTLE = 0.02
@@ -52,21 +59,33 @@ def message_trial(engine: Engine) -> dict[str, Any]:
         return bool(waiting) and engine.get(parent).status == "WAITING"
 
     wait_until(parked, f"wake parent {parent} to wait for its message")
-    time.sleep(random.uniform(0, POLL))  # answer at a random phase of the worker's poll
+    time.sleep(random.uniform(0, POLL))  # answer at a random moment after the parent parked
     sent = time.time()
     engine.store.answer_message(waiting[0], {"sent": sent})
     wait_until(lambda: engine.get(parent).ended, f"wake parent {parent} to end")
     return dict(engine.get(parent).output_value)
 
 
+def _raw_commit_ms(conn: sqlite3.Connection, trial: int) -> float:
+    """ms per commit of 3 raw commits of one ~200-byte row (as the ``limit`` row's)."""
+    body = os.urandom(ROW_BYTES)
+    start = time.perf_counter()
+    for seq in range(trial * 3, trial * 3 + 3):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events VALUES (?, ?, ?)", ("k", seq, body))
+        conn.execute("COMMIT")
+    return (time.perf_counter() - start) / 3 * 1e3
+
+
 def _wake_rows(subject: str, sync: Durability, latencies_s: list[float],
-               waker: str = "child's") -> list[Row]:
+               waker: str = "child's", reference: Row | None = None) -> list[Row]:
     ms = [s * 1e3 for s in latencies_s]
-    return [
+    rows = [
         Row("wake", subject, sync, f"p{q}: {waker} last line → parent", "ms",
             percentile(ms, q), min(ms), max(ms), len(ms), "engine")
         for q in (50, 99)
     ]
+    return rows if reference is None else [r.against(reference) for r in rows]
 
 
 @register("wake", group=GROUP, kind="engine")
@@ -86,9 +105,14 @@ def engine_wake(ctx: Context) -> list[Row]:
     committing worker, so the child's worker resumes the parent: no poll is involved.
     *message from another process*: the parent waits on `this.message`; this process
     answers it (store.answer_message, the durable write, with time.time() taken just
-    before) at a random 0..5 ms phase, and the parent's `engine worker` notices through
-    its PRAGMA data_version poll (--poll 0.005). Rows give p50 and p99 (linear
-    interpolation), min and max of the trials."""
+    before) at a random 0..5 ms moment after the parent parked; the answer's commit sends
+    a wake-up notice (store.notices: a datagram to each worker's unix socket named in
+    `<db>-wake/`) that the parent's `engine worker` (default safety-net poll, 1 s) waits
+    for. Before each message trial this process times 3 raw commits (as the `limit` row's
+    commit (1 row), into one file beside the database): the message rows give their ratio
+    to the median of those, taken in the same minutes as the trials.
+    Workers run with the default --poll (1 s, the safety net). Rows give p50 and p99
+    (linear interpolation), min and max of the trials."""
     trials = ctx.size(50, 10, 3)
     rows: list[Row] = []
     for sync in levels(ctx):
@@ -97,12 +121,17 @@ def engine_wake(ctx: Context) -> list[Row]:
         engine = Engine(db, synchronous=sync)
         engine.sync_flows(FLOWS)
         try:
-            with workers(db, sync, 1, concurrency=16, poll=POLL):
+            with workers(db, sync, 1, concurrency=16):
                 child_trial(engine, 0.0, SETTLE)  # warm-up
                 one = [child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
                 message_trial(engine)
-                message = [message_trial(engine)["latency"] for _ in range(trials)]
-            with workers(db, sync, 2, concurrency=1, poll=POLL):
+                message, raw = [], []
+                limit = fresh_db(directory, sync)
+                for trial in range(trials):  # the limit beside each trial: this machine's load varies by the minute
+                    raw.append(_raw_commit_ms(limit, trial))
+                    message.append(message_trial(engine)["latency"])
+                limit.close()
+            with workers(db, sync, 2, concurrency=1):
                 two: list[float] = []
                 dropped = 0
                 for _ in range(2):
@@ -120,7 +149,8 @@ def engine_wake(ctx: Context) -> list[Row]:
             engine.close()
         rows += _wake_rows("engine, one process", sync, one)
         rows += _wake_rows("engine, child on another process", sync, two)
-        rows += _wake_rows("engine, message from another process", sync, message, "answerer's")
+        commit = Row.of("wake", RAW, sync, RAW_COMMIT, "ms", Stats.of(raw), "reference")
+        rows += [commit, *_wake_rows("engine, message from another process", sync, message, "answerer's", commit)]
     return rows
 
 
@@ -145,7 +175,7 @@ def _proc_sample(pid: int) -> tuple[float, float]:
 
 def _idle_samples(db: Path, sync: str, settle: float, seconds: int) -> tuple[list[float], list[float]]:
     """Per-second CPU (ms) and RSS (MiB) samples of an idle ``engine worker`` on ``db``."""
-    with workers(db, sync, 1, concurrency=16, poll=POLL) as (proc,):
+    with workers(db, sync, 1, concurrency=16) as (proc,):
         time.sleep(settle)
         cpu_ms, rss = [], []
         last, _ = _proc_sample(proc.pid)
@@ -166,7 +196,7 @@ def engine_idle(ctx: Context) -> list[Row]:
     They are created with Engine.start and run until they wait by embedded workers in an
     `engine_proc idle-prepare` process (at synchronous=NORMAL: setting up is not
     measured), first N = 10,000 then, in the same database, N = 100,000 (quick 1,000
-    and 10,000). Then a fresh `engine worker` (concurrency 16, --poll 0.005) runs on the
+    and 10,000). Then a fresh `engine worker` (concurrency 16, default --poll: 1 s) runs on the
     database; after 2 s to settle, the CPU time of all its threads (/proc/PID/task/*/
     schedstat, ns) and its resident set (/proc/PID/status VmRSS) are read once a second
     for 10 s (quick 3 s): CPU is ms per second of wall time (1 ms/s = 0.1% of a core). *RSS ratio*

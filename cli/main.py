@@ -44,6 +44,7 @@ from engine.errors import EngineError
 from engine.inspect import check_synced
 from engine.script_graph import script_graph, to_dot, to_mermaid, to_text
 from engine.views import execution_dict
+from engine.worker import DEFAULT_POLL_INTERVAL
 from store.errors import StoreError
 from store.flow_origins import FlowOrigins
 from store.git_actions import GitSource
@@ -130,8 +131,8 @@ def _show_result(row: Any, as_json: bool) -> None:
 @click.option("--concurrency", type=CONCURRENCY, default=16, show_default=True, help="Activations run at once.")
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is queued, running or on a timer.")
 @click.option("--lease", "lease_seconds", type=LEASE_SECONDS, default=15.0, show_default=True, help="Lease length in seconds.")
-@click.option("--poll", "poll_interval", type=POLL_SECONDS, default=0.005, show_default=True,
-              help="Seconds between checks for work from other processes.")
+@click.option("--poll", "poll_interval", type=POLL_SECONDS, default=DEFAULT_POLL_INTERVAL, show_default=True,
+              help="Safety net: seconds between looks for work that no wake-up notice announced.")
 @click.option("--max-attempts", default=DEFAULT_MAX_ATTEMPTS, show_default=True, type=click.IntRange(min=1),
               help="Activations of one execution that may die in a row (worker killed, flow exited) before it ends ENDED_ERROR.")
 @click.option("--activation-timeout", default=DEFAULT_ACTIVATION_TIMEOUT, show_default=True, metavar="SECONDS",

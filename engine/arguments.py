@@ -33,13 +33,15 @@ _repr.maxlevel = 3
 #: Values a nested function or lambda may hold (a closure variable, a default) that
 #: count as its arguments: plain and immutable, so the step function cannot change them.
 _PLAIN = (str, int, float, bytes, type(None))
+_NUMBERS = frozenset({int, float, bool, type(None)})
 
 
 def argument(name: str, value: Any) -> Arg:
     """The recorded form of one argument."""
     try:
         data = values.canonical(value)
-        shown = _shown(value)
+        # a recordable number's (or None's) text is short and holds nothing a mask could match
+        shown = repr(value) if type(value) in _NUMBERS else _shown(value)
     except values.UnrecordableValueError:
         kind = type(value)
         data = f"<{kind.__module__}.{kind.__qualname__}>".encode()
@@ -89,7 +91,8 @@ def step_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mappin
     if target is not fn:
         names = names[1:]
     found = [argument(names[i] if i < len(names) else f"args[{i}]", value) for i, value in enumerate(args)]
-    found += mapping_arguments(kwargs)
+    if kwargs:
+        found += mapping_arguments(kwargs)
     if isinstance(target, types.FunctionType) and ("<locals>" in target.__qualname__ or target.__name__ == "<lambda>"):
         found += _held(target)
     return found

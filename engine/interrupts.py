@@ -85,28 +85,40 @@ class Interrupts:
                 _set_async_exc(ctypes.c_ulong(ident), ctypes.py_object(kind))
             return True
 
-    @contextmanager
-    def shielded(self) -> Iterator[None]:
+    def shielded(self) -> _Shield:
         """No interrupt lands inside this block; one requested meanwhile is raised after it."""
-        ident = threading.get_ident()
-        with self._lock:
-            requested = self._requested.get(ident)
+        return _Shield(self)
+
+
+class _Shield:
+    """The block of ``Interrupts.shielded`` (a class, not a generator: it wraps every commit)."""
+
+    __slots__ = ("_ident", "_of")
+
+    def __init__(self, of: Interrupts) -> None:
+        self._of = of
+        self._ident = threading.get_ident()
+
+    def __enter__(self) -> None:
+        of, ident = self._of, self._ident
+        with of._lock:
+            requested = of._requested.get(ident)
             if requested is None:
-                self._shielded.add(ident)
-            injected = ident in self._injected
-            self._injected.discard(ident)
+                of._shielded.add(ident)
+            injected = ident in of._injected
+            of._injected.discard(ident)
         if requested is not None:
             if injected:
                 _absorb()
             raise requested()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._shielded.discard(ident)
-                requested = self._requested.get(ident)
-            if requested is not None:
-                raise requested()
+
+    def __exit__(self, *exc: object) -> None:
+        of, ident = self._of, self._ident
+        with of._lock:
+            of._shielded.discard(ident)
+            requested = of._requested.get(ident)
+        if requested is not None:
+            raise requested()
 
 
 def _absorb() -> None:

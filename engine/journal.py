@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 from types import FrameType
-from typing import Any, NoReturn, Protocol, TypeVar, cast
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from engine import arguments, divergence
 from engine.decision import ReplayExhausted, Suspended
@@ -176,7 +176,7 @@ class Journal:
 
     def append(self, body: B, line: int | None = None) -> B:
         """Record ``body`` to share the next commit; return it."""
-        recorded = cast("EventBody", body)  # every Body subclass is a member of the EventBody union
+        recorded: EventBody = body  # type: ignore[assignment]  # every Body subclass is in the union
         event = Event(self.next_seq, self.live_backend.now(), recorded, self.caller_line() if line is None else line)
         self.next_seq += 1
         self.pending.append(event)

@@ -4,6 +4,7 @@ against the store, under the activation's lease."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -16,6 +17,18 @@ from store.events import Event
 from store.model import Claim, Commit, CommitResult, ConnectorWrite, MessageRow, Status
 
 log = logging.getLogger(__name__)
+
+#: Effects of a commit that can make executions runnable (``Commit.claim`` leases them).
+_MAY_MAKE_RUNNABLE = frozenset({"creates", "start", "cancel"})
+
+#: ``check_lease`` trusts what this activation's last commit found (lease held, execution
+#: RUNNING) for this many seconds after it, instead of asking the store again: about as
+#: stale as the worker's own look for cancelled executions (``worker.LEASE_CHECK_EVERY``).
+TRUSTED_FOR = 0.05
+
+#: ... and only while the lease that commit found runs for this many seconds more, so
+#: that no other worker can have claimed it meanwhile, even with clocks a little apart.
+LEASE_MARGIN = 1.0
 
 _FIELDS = ("input_value", "output_value", "status", "message", "name", "flow", "id", "parent_id",
            "project", "created_at", "ended_at", "type")
@@ -38,9 +51,14 @@ class StoreLive:
         self.committed = committed
         self.secrets = secrets if secrets is not None else {}
         self.shield = shield  # keeps an interrupt of the handler out of the write
+        self._verified_at = -math.inf  # when the last commit of this activation was sent
+        self._held_until = -math.inf  # the lease's expiry that commit found
 
     def commit(self, events: list[Event], **effects: Any) -> None:
-        commit = Commit(self.execution_id, self.fence, events=events, claim=self.claim(), **effects)
+        # only a commit that creates, starts or cancels executions can make one runnable to claim
+        claim = None if _MAY_MAKE_RUNNABLE.isdisjoint(effects) else self.claim()
+        commit = Commit(self.execution_id, self.fence, events=events, claim=claim, **effects)
+        sent = self.now()
         try:
             with self.shield():
                 result = self.store.commit(commit)
@@ -49,6 +67,8 @@ class StoreLive:
         except StoreError as exc:  # not the flow's business: stop, and run again from the log later
             log.error("%s Execution %s runs again from its log when its lease expires.", exc, self.execution_id)
             raise ActivationAborted(str(exc)) from None
+        if result.lease_expires is not None:
+            self._verified_at, self._held_until = sent, result.lease_expires
         self.committed(result, events)
         if result.status == Status.PAUSED:  # `engine pause` took effect at this commit
             raise ActivationAborted(f"execution {self.execution_id} was paused")
@@ -56,8 +76,12 @@ class StoreLive:
     def check_lease(self) -> None:
         """Stop the activation unless this worker still holds the lease: a step body about
         to run must not run while another worker may run it too (a long wait for the
-        write lock can outlast a lease)."""
-        if not self.store.lease_held(self.execution_id, self.fence, self.now()):
+        write lock can outlast a lease). Right after a commit of this activation found the
+        lease held (see ``TRUSTED_FOR``), that answer stands without asking the store again."""
+        now = self.now()
+        if now - self._verified_at < TRUSTED_FOR and self._held_until - now > LEASE_MARGIN:
+            return
+        if not self.store.lease_held(self.execution_id, self.fence, now):
             log.warning("execution %s: the lease ran out or was taken over before a step body could run; "
                         "this activation stops and the execution runs again from its log", self.execution_id)
             raise ActivationAborted(f"execution {self.execution_id}: lease {self.fence} lost before a step body ran")

@@ -6,9 +6,12 @@ claim that sets a lease (owner, expiry, fencing counter). A worker that dies hol
 leases until they expire; then any worker claims those executions and replays them.
 
 Wake-up: a commit that makes executions runnable (a child ended, a child was created)
-notifies this process's worker at once. Other processes' commits are noticed through
-``Store.wait_for_change(0)``, asked every ``poll_interval`` seconds (5 ms by default);
-``version`` counts the changes seen.
+notifies this process's worker at once. Other processes' commits are noticed by a thread
+that waits in ``Store.wait_for_change``: a commit that makes work runnable ends its wait
+at once (SQLite: a notice through ``store.notices``; PostgreSQL: ``NOTIFY``), any other
+commit when the wait ends, after ``poll_interval`` seconds (1 s by default, the safety
+net); ``version`` counts the changes seen. An idle worker sleeps until then, or until
+its next timer, lease expiry or schedule.
 
 Poison: an execution claimed again after ``max_attempts`` activations died without a
 decision is ended (``engine.attempts``); one whose last activation died runs alone,
@@ -63,10 +66,13 @@ from store.model import Claim, Commit, CommitResult, ExecutionRow, Status
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 15.0
-DEFAULT_POLL_INTERVAL = 0.005
+DEFAULT_POLL_INTERVAL = 1.0
 
 #: Seconds between checks that the executions this worker runs were not cancelled.
 LEASE_CHECK_EVERY = 0.05
+
+#: The shortest sleep of an idle loop: a timer already due that another worker claimed is not looked for again sooner.
+TIMER_SLACK = 0.001
 
 #: How long a stopping worker waits for abandoned activations to unwind.
 ABANDON_GRACE = 2.0
@@ -104,6 +110,9 @@ class Worker:
         self._wakeup = threading.Condition()
         self._notified = True
         self._changes = 0  # commits by other connections seen so far (Store.wait_for_change)
+        self._listen_error: StoreError | None = None  # what stopped the listening thread, for the loop to raise
+        self._listening: threading.Event | None = None  # set to stop the listening thread
+        self._listener_thread: threading.Thread | None = None
         self._running: dict[str, Activation] = {}
         self._suspect: str | None = None  # an execution whose last activation died: it runs alone
         self._interrupts = Interrupts()
@@ -156,6 +165,9 @@ class Worker:
         finally:
             self._stopping = True
             self._git_syncs.close(ABANDON_GRACE)
+            if self._listening is not None:
+                self._listening.set()  # the thread ends at its next wake-up
+                self._listening = None
             if self._abandon:
                 self._abandon_all()
             else:
@@ -184,9 +196,13 @@ class Worker:
 
     def _tick(self, until_idle: bool) -> bool:
         """Claim what can run, renew leases, wait for news; True when idle and asked to stop then."""
-        if self.store.wait_for_change(0):
-            self._changes += 1
-        version = self._changes
+        self._listen()
+        with self._wakeup:
+            error, self._listen_error = self._listen_error, None
+            version = self._changes
+        if error is not None:
+            self._listening = None  # its thread ended: the next tick starts another
+            raise error
         now = self.clock()
         with self._wakeup:
             hand_back, self._to_hand_back = self._to_hand_back, []
@@ -204,7 +220,8 @@ class Worker:
         with self._wakeup:
             notified, self._notified = self._notified, False
             free = self._free()
-        if free > 0 and (notified or version != self._last_version or self._timer_due(now)):
+        due = self.store.next_wake_at()
+        if free > 0 and (notified or version != self._last_version or (due is not None and due <= now)):
             claimed = self.store.claim(self.owner, free, self.lease_seconds, now)
             self._last_version = version  # not before: a claim that failed (disk full) is tried again
             for execution_id, fence in claimed:
@@ -216,9 +233,45 @@ class Worker:
         if until_idle and self._idle():
             return True
         with self._wakeup:
-            if not self._notified:
-                self._wakeup.wait(self.poll_interval)
+            self._wakeup.wait_for(
+                lambda: self._notified or self._changes != version or self._listen_error is not None,
+                self._sleep_for(now, due),
+            )
         return False
+
+    def _sleep_for(self, now: float, due: float | None) -> float:
+        """How long the loop sleeps unless woken: briefly while activations run (their
+        time limits and cancellation are watched), else until the next timer, lease
+        expiry or schedule, at most ``poll_interval``; hold the lock."""
+        if self._running:
+            return min(self.poll_interval, LEASE_CHECK_EVERY)
+        until = min(self._schedules_at, due if due is not None else self._schedules_at) - now
+        return max(TIMER_SLACK, min(self.poll_interval, until))
+
+    def _listen(self) -> None:
+        """Start the thread that turns the store's change notices into wake-ups, unless it runs."""
+        if self._listening is None or self._listener_thread is None or not self._listener_thread.is_alive():
+            self._listening = threading.Event()
+            self._listener_thread = threading.Thread(
+                target=self._listener, args=(self._listening,), name="listener", daemon=True
+            )
+            self._listener_thread.start()
+
+    def _listener(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                changed = self.store.wait_for_change(self.poll_interval)
+            except StoreClosedError:  # this process is stopping
+                return
+            except StoreError as exc:  # the loop raises it
+                with self._wakeup:
+                    self._listen_error = None if stop.is_set() else exc
+                    self._wakeup.notify_all()
+                return
+            if changed:
+                with self._wakeup:
+                    self._changes += 1
+                    self._wakeup.notify_all()
 
     def _free(self) -> int:
         """Slots free for new claims (none while an execution runs alone); hold the lock."""
@@ -274,10 +327,6 @@ class Worker:
         with self._wakeup:
             self._notified = True
             self._wakeup.notify()
-
-    def _timer_due(self, now: float) -> bool:
-        due = self.store.next_wake_at()
-        return due is not None and due <= now
 
     def _idle(self) -> bool:
         with self._wakeup:
@@ -377,7 +426,8 @@ class Worker:
                 if act is not None:
                     act.started = self.clock()
                 return True
-        self.store.release_leases([(execution_id, fence)])
+        with self._interrupts.shielded():  # an interrupt landing in a write it leads would fail its batch-mates' too
+            self.store.release_leases([(execution_id, fence)])
         return False
 
     def activate(self, execution_id: str, fence: int) -> Decision:

@@ -10,13 +10,12 @@ so only this transaction's unit is undone); the engine words the message.
 
 from __future__ import annotations
 
-
-from store.dialect import Conn
 from store.attempts import RESET_COUNTS
+from store.dialect import Conn
 from store.errors import UnknownExecutionError, WrongStatusError
 from store.events import AttemptStarted, Event, ExecutionControlled, SleepStarted
-from store.model import ENDED_STATUSES, CommitResult, NewExecution
 from store.markers import append_marker
+from store.model import ENDED_STATUSES, CommitResult, NewExecution, Status
 from store.writes import _append, _cancel_tree, insert_execution
 
 _MARKER_KINDS = (
@@ -38,16 +37,16 @@ def _row(conn: Conn, eid: str) -> tuple[str, str | None, int, float | None]:
 def _restore_status(conn: Conn, eid: str, paused_from: str | None, wake_at: float | None) -> str:
     """What a PAUSED execution goes back to: WAITING while its wait or timer is still
     pending, else QUEUED (a wait satisfied meanwhile is seen by the replay)."""
-    if paused_from != "WAITING":
-        return "QUEUED"
+    if paused_from != Status.WAITING:
+        return Status.QUEUED
     if conn.execute("SELECT 1 FROM waits WHERE waiter_id = ?", (eid,)).fetchone():
-        return "WAITING"
+        return Status.WAITING
     marks = ",".join("?" * len(_MARKER_KINDS))
     last = conn.execute(
         f"SELECT kind FROM events WHERE execution_id = ? AND kind NOT IN ({marks}) ORDER BY seq DESC LIMIT 1",
         (eid, *_MARKER_KINDS),
     ).fetchone()
-    return "WAITING" if wake_at is not None and last is not None and last[0] == _SLEEP_KIND else "QUEUED"
+    return Status.WAITING if wake_at is not None and last is not None and last[0] == _SLEEP_KIND else Status.QUEUED
 
 
 def _move(
@@ -67,7 +66,7 @@ def _move(
 def start(conn: Conn, eid: str, now: float) -> str:
     """PAUSED -> QUEUED (or back to what ``pause`` interrupted). Returns the new status."""
     status, paused_from, _, wake_at = _row(conn, eid)
-    if status != "PAUSED":
+    if status != Status.PAUSED:
         raise WrongStatusError(eid, status)
     after = _restore_status(conn, eid, paused_from, wake_at)
     _move(conn, eid, "start", status, after, now)
@@ -78,11 +77,11 @@ def pause(conn: Conn, eid: str, now: float) -> tuple[str, str]:
     """QUEUED/WAITING -> PAUSED (waits and timer kept); RUNNING: request the pause for
     its next commit. Returns the status before and after."""
     status, _, _, _ = _row(conn, eid)
-    if status in ("QUEUED", "WAITING"):
-        append_marker(conn, eid, ExecutionControlled("pause", status, "PAUSED"), now)
+    if status in (Status.QUEUED, Status.WAITING):
+        append_marker(conn, eid, ExecutionControlled("pause", status, Status.PAUSED), now)
         conn.execute("UPDATE executions SET status = 'PAUSED', paused_from = ? WHERE id = ?", (status, eid))
-        return status, "PAUSED"
-    if status == "RUNNING":
+        return status, Status.PAUSED
+    if status == Status.RUNNING:
         conn.execute("UPDATE executions SET pause_requested = 1 WHERE id = ?", (eid,))
         return status, status
     raise WrongStatusError(eid, status)
@@ -92,13 +91,13 @@ def resume(conn: Conn, eid: str, flow_version: str | None, now: float) -> tuple[
     """PAUSED -> what it was; HALTED -> QUEUED on ``flow_version``; RUNNING with a pause
     requested -> the request is withdrawn. Returns the status before and after."""
     status, paused_from, pause_requested, wake_at = _row(conn, eid)
-    if status == "RUNNING" and pause_requested:
+    if status == Status.RUNNING and pause_requested:
         conn.execute("UPDATE executions SET pause_requested = 0 WHERE id = ?", (eid,))
         return status, status
-    if status == "PAUSED":
+    if status == Status.PAUSED:
         after = _restore_status(conn, eid, paused_from, wake_at)
-    elif status == "HALTED":
-        after = "QUEUED"
+    elif status == Status.HALTED:
+        after = Status.QUEUED
     else:
         raise WrongStatusError(eid, status)
     detail = f"re-pinned to flow version {flow_version[:12]}" if flow_version else ""
@@ -137,7 +136,7 @@ def retry(conn: Conn, eid: str, flow_version: str, now: float) -> int:
     """A new attempt of an ENDED_ERROR/ENDED_CANCELLED/HALTED execution from the top,
     on ``flow_version``; returns the attempt number (the first run is attempt 1)."""
     status, _, _, _ = _row(conn, eid)
-    if status not in ("ENDED_ERROR", "ENDED_CANCELLED", "HALTED"):
+    if status not in (Status.ENDED_ERROR, Status.ENDED_CANCELLED, Status.HALTED):
         raise WrongStatusError(eid, status)
     earlier = conn.execute(
         "SELECT count(*) FROM events WHERE execution_id = ? AND kind = ?", (eid, _MARKER_KINDS[1])

@@ -19,6 +19,8 @@ import os
 import time
 from pathlib import Path
 
+from store.errors import DatabaseReplacedError
+
 #: Seconds between two looks at the files: a write later than this after a replacement is refused.
 INTERVAL = 0.005
 
@@ -68,3 +70,13 @@ class FileWatch:
         elif wal != self._wal:
             return f"the write-ahead log {self.path}-wal was {'deleted' if wal is None else 'replaced'}"
         return None
+
+    def check(self) -> None:
+        """Raise ``DatabaseReplacedError`` if the files were replaced (see ``changed``)."""
+        what = self.changed()
+        if what is not None:
+            raise DatabaseReplacedError(
+                f"{what} while this process had it open: its writes would go to a file nobody reads, so it "
+                "stopped without writing more; start it again to use the files now there (to copy a live "
+                "database use `engine db backup`, to check one `engine db check`)"
+            )

@@ -23,7 +23,7 @@ class _Ticket(Generic[T, R]):
         self.item = item
         self.result: R | None = None
         self.error: BaseException | None = None
-        self.done = threading.Event()
+        self.done: threading.Lock | None = None  # a follower waits on it; the leader releases it
         self.lead = False
 
 
@@ -42,20 +42,44 @@ class GroupCommit(Generic[T, R]):
         self._busy = False
 
     def submit(self, item: T) -> R:
-        ticket: _Ticket[T, R] = _Ticket(item)
         with self._lock:
-            self._queue.append(ticket)
-            lead = not self._busy
+            alone = not self._busy  # then the queue is empty: commit at once, without a ticket
             self._busy = True
-        if not lead:
-            ticket.done.wait()
-            if ticket.lead:
-                self._lead()
-        else:
+            if not alone:
+                ticket: _Ticket[T, R] = _Ticket(item)
+                ticket.done = done = threading.Lock()
+                done.acquire()
+                self._queue.append(ticket)
+        if alone:
+            return self._alone(item)
+        done.acquire()  # until the leader has committed this ticket's batch or hands over the lead
+        if ticket.lead:
             self._lead()
         if ticket.error is not None:
             raise ticket.error
         return ticket.result  # type: ignore[return-value]
+
+    def _alone(self, item: T) -> R:
+        """Commit ``item`` by itself, then hand the lead to whoever queued meanwhile."""
+        try:
+            result = self._apply_batch([item])[0]
+        except BaseException as exc:  # the whole transaction failed
+            result = exc
+        self._hand_over()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _hand_over(self) -> None:
+        """The next queued ticket leads the next batch; none queued, no commit is under way."""
+        with self._lock:
+            if self._queue:
+                successor = self._queue[0]
+                successor.lead = True
+                assert successor.done is not None  # queued while busy: a follower
+                successor.done.release()
+            else:
+                self._busy = False
 
     def _lead(self) -> None:
         with self._lock:
@@ -69,12 +93,7 @@ class GroupCommit(Generic[T, R]):
                 ticket.error = result
             else:
                 ticket.result = result
-        with self._lock:
-            if self._queue:
-                successor = self._queue[0]
-                successor.lead = True
-                successor.done.set()
-            else:
-                self._busy = False
+        self._hand_over()
         for ticket in batch:
-            ticket.done.set()
+            if ticket.done is not None and not ticket.lead:  # the leader's own ticket is not waited on
+                ticket.done.release()

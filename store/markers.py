@@ -10,10 +10,9 @@ append their markers here.
 
 from __future__ import annotations
 
-
 from store.dialect import Conn
 from store.events import Body, ExecutionControlled, encode_body, kind_of
-from store.model import ENDED_STATUSES, CommitResult
+from store.model import ENDED_STATUSES, CommitResult, Status
 
 
 def append_marker(conn: Conn, execution_id: str, body: Body, now: float) -> int:
@@ -39,13 +38,13 @@ def pause_at_commit(conn: Conn, execution_id: str, now: float, result: CommitRes
     that was still running becomes PAUSED to be replayed (QUEUED) on ``resume``. An
     execution this commit ended or halted just drops the request.
     """
-    status = result.status or "RUNNING"
-    if status in ENDED_STATUSES or status == "HALTED":
+    status = result.status or Status.RUNNING
+    if status in ENDED_STATUSES or status == Status.HALTED:
         conn.execute("UPDATE executions SET pause_requested = 0 WHERE id = ?", (execution_id,))
         return
-    restore = "WAITING" if status == "WAITING" else "QUEUED"
+    restore = Status.WAITING if status == Status.WAITING else Status.QUEUED
     append_marker(conn, execution_id, ExecutionControlled(
-        "pause", "RUNNING", "PAUSED", detail=f"paused at a commit point; resume makes it {restore}"
+        "pause", Status.RUNNING, Status.PAUSED, detail=f"paused at a commit point; resume makes it {restore}"
     ), now)
     conn.execute(
         "UPDATE executions SET status = 'PAUSED', paused_from = ?, pause_requested = 0, "
@@ -54,4 +53,4 @@ def pause_at_commit(conn: Conn, execution_id: str, now: float, result: CommitRes
     )
     if execution_id in result.runnable:
         result.runnable.remove(execution_id)
-    result.status = "PAUSED"
+    result.status = Status.PAUSED

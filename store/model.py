@@ -150,7 +150,9 @@ class ConnectorWrite(msgspec.Struct, frozen=True):
 
 class Claim(msgspec.Struct, frozen=True):
     """Lease what a commit makes runnable to the committing worker in the same
-    transaction (up to ``limit``), saving the wake-up a separate claim would cost."""
+    transaction (up to ``limit``), saving the wake-up a separate claim would cost; a
+    commit that releases the lease (its activation is over) also leases queued
+    executions up to ``limit``, saving the separate claim transaction."""
 
     owner: str
     lease_seconds: float
@@ -186,8 +188,10 @@ class Commit(msgspec.Struct):
 
 class CommitResult(msgspec.Struct):
     """Executions this commit made runnable (so an in-process worker can start them now),
-    and those of them it leased to the committer as (id, fence)."""
+    and those of them it leased to the committer as (id, fence); for a fenced commit, when
+    the committer's lease expires (as the commit found it: held until then)."""
 
     runnable: list[str] = []
     claimed: list[tuple[str, int]] = []
     status: str | None = None
+    lease_expires: float | None = None

@@ -1,10 +1,10 @@
 """A PostgreSQL batch of plain step commits in three round trips, however many it holds.
 
-A plain step commit only appends events to a running execution: the shared statements
-would read its fence and then move its ``last_seq``, each waiting for the server's answer
-in turn, so a batch of N such commits waited for 2N answers. Here one statement reads (and
-locks, ``FOR UPDATE``, in id order) the rows of every execution in the batch first; the
-fence check and the ``last_seq`` move of each commit are then answered from those rows,
+A plain step commit only appends events to a running execution: the shared statement
+checks its fence and moves its ``last_seq`` (``store.writes.FENCED_APPEND``), waiting for
+the server's answer, so a batch of N such commits waited for N answers in turn. Here one
+statement reads (and locks, ``FOR UPDATE``, in id order) the rows of every execution in the
+batch first, with the clock; each commit's fenced append is then answered from those rows,
 which no other transaction can change until this one ends, and the move is sent without
 waiting. Anything else in the batch (a status, a wait, a child...) takes the ordinary path.
 """
@@ -15,9 +15,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from store.model import UNSET, Commit
-from store.writes import FENCE_CHECK, MOVE_LAST_SEQ
+from store.writes import FENCED_APPEND
 
-_READ = "SELECT id, fence, status, pause_requested, last_seq FROM executions WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+_READ = (
+    "SELECT id, fence, status, pause_requested, lease_expires, last_seq FROM executions "
+    "WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+)
 
 
 def plain(items: Sequence[Any]) -> bool:
@@ -61,17 +64,14 @@ class KnownRows:
         return self._rows
 
     def answer(self, sql: str, parameters: Any) -> _Answer | None:
-        """The result of ``sql`` if it is the fence check or a ``last_seq`` move these rows
-        answer; None to run it as usual."""
-        if sql == FENCE_CHECK:
-            row = self._known().get(parameters[0])
-            return _Answer([] if row is None else [tuple(row[:3])], 0 if row is None else 1)
-        if sql == MOVE_LAST_SEQ:
-            new, eid, expected = parameters
-            row = self._known().get(eid)
-            if row is None or row[3] != expected:
-                return None  # the ordinary statement finds no row: the lease was lost
-            self._raw.execute("UPDATE executions SET last_seq = %s WHERE id = %s", (new, eid))
-            row[3] = new
-            return _Answer([], 1)
-        return None
+        """The result of ``sql`` if it is a fenced append these rows answer; None to run
+        it as usual (the ordinary statement then finds no row: the lease was lost)."""
+        if sql != FENCED_APPEND:
+            return None
+        new, eid, fence, expected = parameters
+        row = self._known().get(eid)
+        if row is None or row[0] != fence or row[1] != "RUNNING" or row[4] != expected:
+            return None
+        self._raw.execute("UPDATE executions SET last_seq = %s WHERE id = %s", (new, eid))
+        row[4] = new
+        return _Answer([(row[2], row[3])], 1)

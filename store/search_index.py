@@ -29,9 +29,13 @@ def _text(event: Event) -> str:
     return ""
 
 
+#: The kinds of event ``_text`` finds words in.
+_WITH_TEXT = frozenset({LogRecorded, MessageSent, ExecutionEnded, CommandFailed})
+
+
 def index_events(conn: Conn, execution_id: str, events: Iterable[Event]) -> None:
     """Add the text of ``events`` to the index (inside the commit that records them)."""
-    rows = [(execution_id, text) for text in map(_text, events) if text.strip()]
+    rows = [(execution_id, text) for e in events if type(e.body) in _WITH_TEXT and (text := _text(e)).strip()]
     if rows:
         conn.executemany("INSERT INTO search_text (execution_id, text) VALUES (?, ?)", rows)
 

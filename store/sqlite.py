@@ -44,6 +44,7 @@ from store.model import (
     SettingWrite,
     source_version,
 )
+from store.notices import Notices, wakes_others
 from store.queries import compile_filter
 from store.schema import SchemaError, ensure_schema
 from store.write_lock import WriteLock
@@ -61,9 +62,6 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Callable[..., Any])
 
 SYNCHRONOUS_LEVELS = ("FULL", "NORMAL")
-
-#: How often ``wait_for_change`` looks at ``PRAGMA data_version`` while it waits.
-CHANGE_POLL = 0.005
 
 __all__ = ["SYNCHRONOUS_LEVELS", "DatabaseReplacedError", "SqliteStore", "StoreError"]
 
@@ -108,6 +106,7 @@ class SqliteStore:
         self._watch = FileWatch(self.path)
         self._write_lock = WriteLock(self.path + "-lock")
         self._group = GroupCommit(self._apply_batch)
+        self._notices = Notices(self.path)
 
     # -- connections -------------------------------------------------------------
 
@@ -132,6 +131,7 @@ class SqliteStore:
         return conn
 
     def close(self) -> None:
+        self._notices.close()  # wakes this store's waiters: their wait_for_change raises StoreClosedError
         self._write_lock.close()  # first: waits for a write in flight, refuses later ones
         self._writer.close()
         conn = getattr(self._local, "conn", None)
@@ -140,31 +140,21 @@ class SqliteStore:
             self._local.conn = None
 
     def wait_for_change(self, timeout: float) -> bool:
-        """Whether another connection committed since this thread last asked, waiting up to
-        ``timeout`` seconds (0: just look) and polling SQLite's ``PRAGMA data_version``, a
-        cheap 'anything new?' probe, every ``CHANGE_POLL`` seconds. The first call of a
-        thread says True. Raises ``DatabaseReplacedError`` when the files were replaced
-        under this process."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self._check_files()
-            version = int(self._reader.execute("PRAGMA data_version").fetchone()[0])
-            if version != getattr(self._local, "version", None):
-                self._local.version = version
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(left, CHANGE_POLL))
+        """Whether work may have become runnable since this thread last asked, waiting up
+        to ``timeout`` seconds (0: just look). A commit that makes work runnable sends a
+        notice (``store.notices``) that ends the wait at once; any other commit of another
+        connection (SQLite's ``PRAGMA data_version``) is seen when the wait begins or ends.
+        The first call of a thread says True. Raises ``DatabaseReplacedError`` when the
+        files were replaced under this process, ``StoreClosedError`` once it is closed."""
+        return self._notices.wait(timeout, self._seen_commit)
 
-    def _check_files(self) -> None:
-        what = self._watch.changed()
-        if what is not None:
-            raise DatabaseReplacedError(
-                f"{what} while this process had it open: its writes would go to a file nobody reads, so it "
-                "stopped without writing more; start it again to use the files now there (to copy a live "
-                "database use `engine db backup`, to check one `engine db check`)"
-            )
+    def _seen_commit(self) -> bool:
+        """Whether another connection committed since this thread last looked (True at the first look)."""
+        self._watch.check()
+        version = int(self._reader.execute("PRAGMA data_version").fetchone()[0])
+        changed = version != getattr(self._local, "version", None)
+        self._local.version = version
+        return changed
 
     # -- looking after the file ---------------------------------------------------
 
@@ -317,7 +307,10 @@ class SqliteStore:
 
     def answer_message(self, message_id: str, response: Any) -> list[str]:
         """Record a person's answer; returns the execution it made runnable, if any."""
-        return self.transaction(lambda conn: answer_message(conn, message_id, response, time.time()))
+        woken: list[str] = self.transaction(lambda conn: answer_message(conn, message_id, response, time.time()))
+        if woken:
+            self._notices.send()
+        return woken
 
     @_reads
     def get_connector(self, name: str) -> ConnectorWrite | None:
@@ -336,7 +329,7 @@ class SqliteStore:
     def claim(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[tuple[str, int]]:
         """Lease up to ``limit`` runnable executions (in the order ``store.leases.claim``
         gives); returns (execution id, fence) pairs: the fence accompanies every commit."""
-        return self.transaction(lambda conn: leases.claim(conn, owner, limit, now + lease_seconds, now))
+        return self.transaction(leases.Claiming(owner, limit, now + lease_seconds, now))
 
     def renew_leases(self, held: Sequence[tuple[str, int]], lease_seconds: float, now: float) -> list[str]:
         """Extend leases still held; returns the ids whose lease was lost."""
@@ -364,16 +357,21 @@ class SqliteStore:
             conn.executemany(HAND_BACK, [(note, eid, fence, now) for eid, fence in leases])
 
         self.transaction(write)
+        self._notices.send()
 
     # -- writes ------------------------------------------------------------------
 
     def create_execution(self, new: NewExecution, at: float) -> None:
         """Create a top-level execution (children are created through ``commit``)."""
         self.transaction(lambda conn: insert_execution(conn, new, at))
+        if new.status == "QUEUED":
+            self._notices.send()
 
     def commit(self, commit: Commit) -> CommitResult:
         """Apply one execution's decision atomically; raises LeaseLostError if fenced out."""
         result: CommitResult = self._group.submit(commit)
+        if wakes_others(commit, result):
+            self._notices.send()
         return result
 
     def save_setting(self, write: SettingWrite) -> None:
@@ -383,25 +381,31 @@ class SqliteStore:
     # -- control by a user (the SQL is in store.control) -------------------------
 
     def start_execution(self, execution_id: str, now: float) -> str:
-        return self.transaction(lambda conn: control.start(conn, execution_id, now))
+        return self._tell(self.transaction(lambda conn: control.start(conn, execution_id, now)))
 
     def pause_execution(self, execution_id: str, now: float) -> tuple[str, str]:
-        return self.transaction(lambda conn: control.pause(conn, execution_id, now))
+        return self._tell(self.transaction(lambda conn: control.pause(conn, execution_id, now)))
 
     def resume_execution(self, execution_id: str, flow_version: str | None, now: float) -> tuple[str, str]:
-        return self.transaction(lambda conn: control.resume(conn, execution_id, flow_version, now))
+        return self._tell(self.transaction(lambda conn: control.resume(conn, execution_id, flow_version, now)))
 
     def cancel_execution(self, execution_id: str, now: float) -> tuple[list[str], list[str]]:
-        return self.transaction(lambda conn: control.cancel(conn, execution_id, now))
+        return self._tell(self.transaction(lambda conn: control.cancel(conn, execution_id, now)))
 
     def retry_execution(self, execution_id: str, flow_version: str, now: float) -> int:
-        return self.transaction(lambda conn: control.retry(conn, execution_id, flow_version, now))
+        return self._tell(self.transaction(lambda conn: control.retry(conn, execution_id, flow_version, now)))
 
     def fork_execution(
         self, new: NewExecution, taken_over: list[Event], children: list[NewExecution],
         marker: ExecutionControlled, now: float,
     ) -> None:
         self.transaction(lambda conn: control.fork(conn, new, taken_over, children, marker, now))
+        self._notices.send()
+
+    def _tell(self, result: T) -> T:
+        """Notify the waiting workers after a control operation; ``result`` passes through."""
+        self._notices.send()
+        return result
 
     # -- transactions for store modules ----------------------------------------------
 
@@ -440,10 +444,16 @@ class SqliteStore:
                 f"cannot write to database {self.path}: cannot open its lock file {self._write_lock.path} "
                 f"({exc.strerror}); make the folder writable. Nothing from this write was recorded."
             ) from exc
+        relaxed = self.synchronous == "FULL" and all(isinstance(item, leases.Claiming) for item in items)
+        writer = self._writer
         try:
-            self._check_files()  # under the lock: a file replaced while this waited is seen
+            self._watch.check()  # under the lock: a file replaced while this waited is seen
+            if relaxed:  # claims alone: see store.leases.Claiming
+                writer.execute("PRAGMA synchronous=NORMAL")
             return self._apply_locked(items)
         finally:
+            if relaxed and writer is self._writer:  # not replaced by _write_failed (opened FULL)
+                writer.execute("PRAGMA synchronous=FULL")
             self._write_lock.release()
 
     def _apply_locked(self, items: Sequence[Any]) -> list[Any]:
@@ -454,15 +464,22 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             raise self._write_failed(exc) from exc
         try:
-            for item in items:
-                conn.execute("SAVEPOINT unit")
+            if len(items) == 1:  # alone in its transaction: a refused unit rolls back the whole of it
                 try:
-                    result = apply_commit(conn, item, time.time()) if isinstance(item, Commit) else item(conn)
-                except (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
-                    conn.execute("ROLLBACK TO unit")
-                    result = exc
-                conn.execute("RELEASE unit")
-                results.append(result)
+                    results.append(_apply(conn, items[0]))
+                except _REFUSED as exc:
+                    conn.execute("ROLLBACK")
+                    return [exc]
+            else:
+                for item in items:
+                    conn.execute("SAVEPOINT unit")
+                    try:
+                        result = _apply(conn, item)
+                    except _REFUSED as exc:
+                        conn.execute("ROLLBACK TO unit")
+                        result = exc
+                    conn.execute("RELEASE unit")
+                    results.append(result)
             fault_point("commit.before")
             conn.execute("COMMIT")
             fault_point("commit.after")
@@ -477,6 +494,13 @@ class SqliteStore:
         return results
 
 
+_REFUSED = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, sqlite3.IntegrityError)  # one unit alone
+
+
+def _apply(conn: sqlite3.Connection, item: Any) -> Any:
+    return apply_commit(conn, item, time.time(), leases.claim_queued) if isinstance(item, Commit) else item(conn)
+
+
 def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:
     hint = {
         "database or disk is full": "free disk space",
@@ -484,7 +508,3 @@ def _write_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:
         "database is locked": "another process holds the write lock for too long",
     }.get(str(exc), "check the database file")
     return StoreError(f"cannot write to database {path}: {exc}; {hint}. Nothing from this write was recorded.")
-
-
-
-

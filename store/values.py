@@ -80,7 +80,7 @@ def _walk(value: Any) -> bool:
 
 def encode(value: Any) -> bytes:
     """Encode a user value; raises ``UnrecordableValueError`` with a clear reason when it cannot."""
-    if _walk(value):
+    if isinstance(value, _CONTAINERS) and _walk(value):
         value = _sets_sorted(value)
     try:
         data = _encoder.encode(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from store.dialect import Conn, share_lock
 from store import values
@@ -35,6 +35,10 @@ from store.markers import pause_at_commit
 from store.search_index import index_events
 
 EXECUTION_COLUMNS = ", ".join(ExecutionRow.__struct_fields__)
+
+#: A backend's claim of queued executions: (conn, owner, limit, lease expiry, now) -> (id, fence) pairs.
+ClaimQueued = Callable[[Conn, str, int, float, float], list[tuple[str, int]]]
+INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
 
 #: ``wake_at`` of a QUEUED execution orders the claims: the time it became runnable for an
 #: execution of a tree that is already running (a child, a woken parent, an answered
@@ -71,23 +75,28 @@ def write_setting(conn: Conn, write: SettingWrite, at: float) -> None:
         )
 
 
-#: The fence check of a commit, and the append's move of ``last_seq`` (a PostgreSQL batch
-#: of plain step commits answers both from rows it read at once: ``store.pg_batch``).
-FENCE_CHECK = "SELECT fence, status, pause_requested FROM executions WHERE id = ?"
-MOVE_LAST_SEQ = "UPDATE executions SET last_seq = ? WHERE id = ? AND last_seq = ?"
-
-
 def _append(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
     if not events:
         return
     first = events[0].seq
-    cur = conn.execute(MOVE_LAST_SEQ, (events[-1].seq, execution_id, first - 1))
+    cur = conn.execute(
+        "UPDATE executions SET last_seq = ? WHERE id = ? AND last_seq = ?",
+        (events[-1].seq, execution_id, first - 1),
+    )
     if cur.rowcount == 0:
         raise LeaseLostError(f"execution {execution_id}: log moved on before seq {first}")
-    conn.executemany(
-        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-        [(execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)) for e in events],
-    )
+    _insert_events(conn, execution_id, events)
+
+
+def _insert_events(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
+    """The rows of ``events``, their text in the search index and the dependency edges of their waits."""
+    if len(events) == 1:  # the common case (one step): no executemany machinery
+        e = events[0]
+        conn.execute(INSERT_EVENT, (execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)))
+    else:
+        conn.executemany(
+            INSERT_EVENT, [(execution_id, e.seq, kind_of(e.body), e.at, e.line, encode_body(e.body)) for e in events]
+        )
     index_events(conn, execution_id, events)
     for e in events:  # a wait is a dependency even when it is satisfied without suspending
         if type(e.body) is WaitStarted:
@@ -96,18 +105,48 @@ def _append(conn: Conn, execution_id: str, events: Sequence[Event]) -> None:
             )
 
 
-def apply_commit(conn: Conn, c: Commit, now: float) -> CommitResult:
+#: A commit's fence check and move of ``last_seq`` in one statement (a PostgreSQL batch of
+#: plain step commits answers it from rows it read at once: ``store.pg_batch``).
+FENCED_APPEND = (
+    "UPDATE executions SET last_seq = ? WHERE id = ? AND fence = ? AND status = 'RUNNING' AND last_seq = ? "
+    "RETURNING pause_requested, lease_expires"
+)
+
+
+def _fenced_append(conn: Conn, c: Commit, result: CommitResult) -> bool:
+    """Check that ``c``'s writer still holds the lease (noting its expiry in ``result``)
+    and append its events, in one statement when there are events; returns whether a
+    pause was requested meanwhile (`engine pause` while it ran: it pauses at this commit)."""
+    eid, events = c.execution_id, c.events
+    if events:
+        row = conn.execute(FENCED_APPEND, (events[-1].seq, eid, c.fence, events[0].seq - 1)).fetchone()
+        if row is not None:
+            _insert_events(conn, eid, events)
+            result.lease_expires = row[1]
+            return bool(row[0])
+    row = conn.execute(
+        "SELECT fence, status, pause_requested, lease_expires FROM executions WHERE id = ?", (eid,)
+    ).fetchone()
+    if row is None or row[0] != c.fence or row[1] != "RUNNING":
+        raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
+    if events:  # the lease holds, so the log moved on under it
+        raise LeaseLostError(f"execution {eid}: log moved on before seq {events[0].seq}")
+    result.lease_expires = row[3]
+    return bool(row[2])
+
+
+def apply_commit(conn: Conn, c: Commit, now: float, claim_queued: ClaimQueued | None = None) -> CommitResult:
     """Apply one execution's decision at ``now`` (the time its rows record); raises
-    ``LeaseLostError`` when its lease was lost."""
+    ``LeaseLostError`` when its lease was lost. ``claim_queued`` (the backend's claim of
+    queued executions, if it offers one) lets a commit that releases the lease lease the
+    committing worker's next work in the same transaction (``Claim``)."""
     eid = c.execution_id
-    pause_requested = False
-    if c.fence is not None:
-        row = conn.execute(FENCE_CHECK, (eid,)).fetchone()
-        if row is None or row[0] != c.fence or row[1] != "RUNNING":
-            raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
-        pause_requested = bool(row[2])  # `engine pause` while it ran: pause at this commit
-    _append(conn, eid, c.events)
     result = CommitResult()
+    if c.fence is not None:
+        pause_requested = _fenced_append(conn, c, result)
+    else:
+        pause_requested = False
+        _append(conn, eid, c.events)
     for new in c.creates:
         insert_execution(conn, new, now)
         if new.status == "QUEUED":
@@ -129,9 +168,8 @@ def apply_commit(conn: Conn, c: Commit, now: float) -> CommitResult:
         conn.execute("UPDATE executions SET project = ? WHERE id = ?", (project, target))
     for target in c.cancel:
         _cancel_tree(conn, target, now, result)
-    if c.output_value is not UNSET:
-        conn.execute("UPDATE executions SET output_value = ? WHERE id = ?", (values.encode(c.output_value), eid))
     status = c.status
+    output = UNSET if c.output_value is UNSET else values.encode(c.output_value)
     if c.wait is not None:
         status = _register_wait(conn, eid, c.wait, now)
     elif c.wait_message is not None and conn.execute(
@@ -139,14 +177,21 @@ def apply_commit(conn: Conn, c: Commit, now: float) -> CommitResult:
     ).fetchone() == ("answered",):
         status = "QUEUED"  # answered while the handler was deciding to wait
     if status is not None:
-        _set_status(conn, eid, status, c.message, c.wake_at, now, result)
+        _set_status(conn, eid, status, c.message, c.wake_at, now, result, output)
         result.status = status
-    elif c.release_lease:
-        conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
+    else:
+        if output is not UNSET:
+            conn.execute("UPDATE executions SET output_value = ? WHERE id = ?", (output, eid))
+        if c.release_lease:
+            conn.execute("UPDATE executions SET lease_owner = NULL, lease_expires = NULL WHERE id = ?", (eid,))
     if pause_requested:
         pause_at_commit(conn, eid, now, result)
-    if c.claim is not None and result.runnable:
-        _claim_runnable(conn, c.claim, now, result)
+    if c.claim is not None:
+        if result.runnable:
+            _claim_runnable(conn, c.claim, now, result)
+        free = c.claim.limit - len(result.claimed)
+        if c.release_lease and free > 0 and claim_queued is not None:  # the activation is over: its slot is free
+            result.claimed += claim_queued(conn, c.claim.owner, free, now + c.claim.lease_seconds, now)
     return result
 
 
@@ -161,17 +206,26 @@ def _claim_runnable(conn: Conn, claim: Claim, now: float, result: CommitResult) 
             result.claimed.append((eid, row[0]))
 
 
+_SET_STATUS = (
+    "UPDATE executions SET status = ?, message = coalesce(?, message), wake_at = ?, "
+    "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL, "
+    f"{RESET_COUNTS}{{}} WHERE id = ?"
+)
+_SET_STATUS_ONLY = _SET_STATUS.format("")
+_SET_STATUS_AND_OUTPUT = _SET_STATUS.format(", output_value = ?")
+
+
 def _set_status(
     conn: Conn, eid: str, status: str, message: str | None, wake_at: float | None,
-    now: float, result: CommitResult,
+    now: float, result: CommitResult, output: bytes = UNSET,
 ) -> None:
+    """Change the status (and, given ``output``, the encoded output value) in one statement."""
     ended = status in ENDED_STATUSES
-    conn.execute(
-        "UPDATE executions SET status = ?, message = coalesce(?, message), wake_at = ?, "
-        "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL, "
-        f"{RESET_COUNTS} WHERE id = ?",
-        (status, message, now if status == "QUEUED" else wake_at, ended, now, eid),
-    )
+    head = (status, message, now if status == "QUEUED" else wake_at, ended, now)
+    if output is UNSET:
+        conn.execute(_SET_STATUS_ONLY, (*head, eid))
+    else:
+        conn.execute(_SET_STATUS_AND_OUTPUT, (*head, output, eid))
     if status == "QUEUED":
         result.runnable.append(eid)
     if ended:
@@ -217,7 +271,7 @@ def _register_wait(conn: Conn, waiter: str, wait: WaitSpec, now: float) -> str:
 
 def _wake_waiters(conn: Conn, target: str, failed: bool, now: float, result: CommitResult) -> None:
     """``target`` ended: count it for every waiter and make runnable those now satisfied."""
-    waiters = conn.execute("SELECT waiter_id FROM wait_targets WHERE target_id = ?", (target,)).fetchall()
+    waiters = conn.execute("DELETE FROM wait_targets WHERE target_id = ? RETURNING waiter_id", (target,)).fetchall()
     for (waiter,) in waiters:
         row = conn.execute(
             "UPDATE waits SET ended = ended + 1, failed = failed + ? WHERE waiter_id = ? "
@@ -235,7 +289,6 @@ def _wake_waiters(conn: Conn, target: str, failed: bool, now: float, result: Com
                 (now, waiter),
             ).rowcount:
                 result.runnable.append(waiter)
-    conn.execute("DELETE FROM wait_targets WHERE target_id = ?", (target,))
 
 
 def _cancel_tree(conn: Conn, root: str, now: float, result: CommitResult) -> None:

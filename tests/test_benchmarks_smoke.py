@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -43,3 +45,25 @@ def test_record_prints_engine_rows_against_the_limit() -> None:
         assert found == metrics, f"engine {sync} rows missing: {sorted(metrics - found)}"
     assert "commit (1 row) FULL" in done.stdout  # the ratio to the raw limit
     assert "## Targets" in done.stdout
+
+
+def test_the_full_run_keeps_the_cost_section_of_results() -> None:
+    from benchmarks import cost
+
+    section = f"{cost.BEGIN}\n## cost\n\n| per unit | abc |\n{cost.END}"
+    old = f"# Benchmark results\n\nold tables\n\n{section}\n"
+    assert cost.kept_section(old) == section
+    rewritten = cost.with_section("# Benchmark results\n\nnew tables\n", cost.kept_section(old))
+    assert rewritten.endswith(section + "\n") and "new tables" in rewritten and "old tables" not in rewritten
+    newer = section.replace("abc", "def")
+    assert cost.with_section(rewritten, newer).count(cost.BEGIN) == 1  # replaced, not appended twice
+
+
+@pytest.mark.soak
+def test_cost_counts_instructions_per_unit() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "cost", "--steps", "5", "--short", "3", "--no-write"],
+        capture_output=True, text=True, cwd=REPO, timeout=900, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "durable step" in done.stdout and "short execution" in done.stdout

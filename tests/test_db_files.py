@@ -1,4 +1,4 @@
-"""The database's files: created owner-only; backed up online while a worker writes;
+"""The database's files (and the folder of wake-up notices): created owner-only; backed up online while a worker writes;
 checked for damage; and a worker that notices its file was replaced or its WAL deleted
 stops at once instead of writing events nobody will read.
 
@@ -60,10 +60,13 @@ def test_the_database_its_wal_shm_and_folder_are_owner_only(tmp_path, monkeypatc
         engine.register_file(FLOW)
         assert engine.run_until_ended(engine.start("few_steps", {})).status == "ENDED_SUCCESS"
         folder = tmp_path / ".engine"
-        files = sorted(p.name for p in folder.iterdir())
+        files = sorted(p.name for p in folder.iterdir() if p.is_file())
         assert files == ["engine.db", "engine.db-lock", "engine.db-shm", "engine.db-wal"]
         assert {name: mode(folder / name) for name in files} == dict.fromkeys(files, 0o600)
-        assert mode(folder) == 0o700
+        wake = folder / "engine.db-wake"  # names the workers listening for wake-up notices
+        assert [p.name for p in folder.iterdir() if p.is_dir()] == [wake.name]
+        assert {mode(p) for p in wake.iterdir()} <= {0o600}
+        assert mode(folder) == mode(wake) == 0o700
     finally:
         engine.close()
 

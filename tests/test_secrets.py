@@ -25,7 +25,7 @@ def new_secret(label: str) -> str:
 
 def database_bytes(db_path: str) -> dict[str, bytes]:
     """The database file and its WAL and shared-memory files, as they are on disk."""
-    return {p.name: p.read_bytes() for p in Path(db_path).parent.glob(Path(db_path).name + "*")}
+    return {p.name: p.read_bytes() for p in Path(db_path).parent.glob(Path(db_path).name + "*") if p.is_file()}
 
 
 def only_child_named(engine, parent_id, name):

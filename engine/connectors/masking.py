@@ -24,6 +24,7 @@ connector runs. To keep a positional value out of the record, write it as a refe
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -64,13 +65,21 @@ def is_secret_key(name: object, names: Iterable[str] = ()) -> bool:
     Case-insensitive; leading dashes are ignored (``--api-key``). ``names`` adds names
     (from a ``secrets=[...]`` parameter) that count as secret too.
     """
-    raw = str(name).strip().lstrip("-")
+    if _secret_name(str(name)):
+        return True
+    text = str(name).strip().lstrip("-").lower()
+    return any(text == str(extra).strip().lstrip("-").lower() for extra in names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    """Whether ``name`` is a secret name by the rules alone; cached, since the same
+    parameter names come again with every recorded call."""
+    raw = name.strip().lstrip("-")
     text = raw.lower()
     if any(part in text for part in _SECRET_PARTS):
         return True
-    if any(word.lower() in _SECRET_NAMES for word in _WORD.findall(raw)):  # DB_PASS, xSig, but not bypass
-        return True
-    return any(text == str(extra).strip().lstrip("-").lower() for extra in names)
+    return any(word.lower() in _SECRET_NAMES for word in _WORD.findall(raw))  # DB_PASS, xSig, but not bypass
 
 
 def listed_names(params: Mapping[str, Any]) -> tuple[str, ...]:

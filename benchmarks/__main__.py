@@ -31,7 +31,8 @@ from benchmarks.report import (
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 #: Modules whose import registers contributors. An engine-shapes module adds itself here.
-CONTRIBUTOR_MODULES = ("benchmarks.raw_sqlite", "benchmarks.engine_shapes", "benchmarks.peer_dbos")
+CONTRIBUTOR_MODULES = ("benchmarks.raw_sqlite", "benchmarks.raw_pg", "benchmarks.engine_shapes", "benchmarks.pg_engine",
+                       "benchmarks.peer_dbos", "benchmarks.pg_dbos")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -123,12 +123,22 @@ def sleeper(due_at: float) -> None:
             ALL_RESUMED.set()
 
 
-def configure(db: Path, synchronous: str, poll: float | None) -> None:
-    """Preset WAL on a new file, set ``synchronous`` on every connection, construct DBOS.
+def configure(db: Path | str, synchronous: str, poll: float | None) -> None:
+    """Construct DBOS on ``db``: a ``postgresql://`` URL as given, or a SQLite file, preset
+    to WAL with ``synchronous`` set on every connection.
 
     DBOS sets neither pragma on SQLite; a class-level SQLAlchemy ``connect`` listener runs
-    beside DBOS's own (which sets IMMEDIATE transactions and a busy timeout).
+    beside DBOS's own (which sets IMMEDIATE transactions and a busy timeout). Every process
+    has its own executor id on PostgreSQL, where several share one database.
     """
+    if isinstance(db, str):
+        config: DBOSConfig = {"name": "bench", "system_database_url": db,
+                              "executor_id": f"bench-{os.getpid()}",
+                              "application_version": "bench", "log_level": "WARNING"}
+        if poll is not None:
+            config["notification_listener_polling_interval_sec"] = poll
+        DBOS(config=config)
+        return
     if not db.exists():
         conn = sqlite3.connect(db)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -138,7 +148,7 @@ def configure(db: Path, synchronous: str, poll: float | None) -> None:
     def set_synchronous(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
 
-    config: DBOSConfig = {
+    config = {
         "name": "bench",
         "system_database_url": f"sqlite:///{db}",
         # Recovery only picks up workflows of the same executor id and application version.
@@ -230,6 +240,26 @@ def cmd_children(args: argparse.Namespace) -> None:
     result({"total_s": totals})
 
 
+@DBOS.workflow()
+def steps_workflow(steps: int) -> int:
+    """``steps`` sequential trivial steps (the throughput shape)."""
+    for i in range(steps):
+        trivial_step(i)
+    return steps
+
+
+def cmd_throughput(args: argparse.Namespace) -> None:
+    """``--workflows`` concurrent workflows of ``--size`` steps, from ``--start-at`` on."""
+    DBOS.launch()
+    steps_workflow(5)  # warm-up
+    time.sleep(max(0.0, args.start_at - time.time()))
+    start = time.time()
+    handles = [DBOS.start_workflow(steps_workflow, args.size) for _ in range(args.workflows)]
+    for handle in handles:
+        handle.get_result()
+    result({"start": start, "end": time.time(), "steps": args.size * args.workflows})
+
+
 def cmd_restart_prepare(args: argparse.Namespace) -> None:
     DBOS.launch()
     due_at = time.time() + args.due_in
@@ -259,6 +289,7 @@ COMMANDS = {
     "replay-prepare": cmd_replay_prepare,
     "replay-recover": cmd_replay_recover,
     "wake": cmd_wake,
+    "throughput": cmd_throughput,
     "children": cmd_children,
     "restart-prepare": cmd_restart_prepare,
     "restart-recover": cmd_restart_recover,
@@ -268,17 +299,21 @@ COMMANDS = {
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._dbos_worker")
     parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", required=True, help="a SQLite file or a postgresql:// URL")
     parser.add_argument("--sync", choices=("FULL", "NORMAL"), required=True)
     parser.add_argument("--poll", type=float, default=None, help="listener poll, seconds")
     parser.add_argument("--size", type=int, default=1, help="steps, trials or workflows")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--via", choices=("recv", "result"), default="recv")
     parser.add_argument("--jitter", type=float, default=0.0, help="wake: max pre-delay, s")
+    parser.add_argument("--workflows", type=int, default=16, help="throughput: per process")
+    parser.add_argument("--start-at", type=float, default=0.0, help="throughput: time.time()")
     parser.add_argument("--due-in", type=float, default=5.0, help="restart: sleep length")
     args = parser.parse_args()
     code = 0
     try:
+        if not args.db.startswith(("postgresql://", "postgres://")):
+            args.db = Path(args.db)
         configure(args.db, args.sync, args.poll)
         COMMANDS[args.command](args)
     except BaseException:  # report, then exit without joining parked workflow threads

@@ -49,12 +49,12 @@ def _env(marks: Path | None) -> dict[str, str]:
     return env
 
 
-def _argv(command: str, db: Path, sync: str, options: dict[str, Any]) -> list[str]:
+def _argv(command: str, db: Path | str, sync: str, options: dict[str, Any]) -> list[str]:
     flags = [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
     return [*PROC, command, f"--db={db}", f"--sync={sync}", *flags]
 
 
-def run_proc(command: str, db: Path, sync: str, marks: Path | None = None,
+def run_proc(command: str, db: Path | str, sync: str, marks: Path | None = None,
              **options: Any) -> dict[str, Any]:
     """Run one engine_proc command to completion; its RESULT payload."""
     done = subprocess.run(
@@ -71,7 +71,7 @@ def run_proc(command: str, db: Path, sync: str, marks: Path | None = None,
     )
 
 
-def spawn_recover(db: Path, sync: str, marks: Path, **options: Any) -> tuple[float, dict[str, Any]]:
+def spawn_recover(db: Path | str, sync: str, marks: Path, **options: Any) -> tuple[float, dict[str, Any]]:
     """(time.time() just before the spawn, RESULT) of a fresh ``recover`` worker process."""
     spawned = time.time()
     return spawned, run_proc("recover", db, sync, marks, **options)
@@ -90,7 +90,7 @@ def spawn_cli_worker(db: Path, sync: str, marks: Path) -> float:
 
 
 @contextmanager
-def parked(command: str, db: Path, sync: str, **options: Any) -> Iterator[list[str]]:
+def parked(command: str, db: Path | str, sync: str, **options: Any) -> Iterator[list[str]]:
     """Run a ``*-prepare`` command until READY, SIGKILL it, yield its earlier lines."""
     with parked_process(_argv(command, db, sync, options), cwd=REPO, env=_env(None),
                         what=f"engine_proc `{command}`") as lines:
@@ -98,14 +98,15 @@ def parked(command: str, db: Path, sync: str, **options: Any) -> Iterator[list[s
 
 
 @contextmanager
-def workers(db: Path, sync: str, count: int, *, concurrency: int,
-            poll: float | None = None, warm_cache: bool = True) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` long-running ``engine worker`` processes on ``db`` (``poll``: the
-    safety-net --poll, else the default; ``warm_cache=False``: --no-warm-cache); killed on exit."""
+def workers(db: Path | str, sync: str, count: int, *, concurrency: int, poll: float | None = None,
+            marks: Path | None = None, warm_cache: bool = True) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` long-running ``engine worker`` processes on ``db`` (a path or a URL;
+    ``poll``: the safety-net --poll, else the default; ``warm_cache=False``: --no-warm-cache),
+    whose flows write marks to ``marks`` when given; killed on exit."""
     argv = [*engine_command(), "--db", str(db), "--synchronous", sync, "worker",
             "--concurrency", str(concurrency), "--no-supervise", *([] if warm_cache else ["--no-warm-cache"])]
     argv += ["--poll", str(poll)] if poll is not None else []
-    procs = [subprocess.Popen(argv, cwd=REPO, env=_env(None), stdout=subprocess.DEVNULL,
+    procs = [subprocess.Popen(argv, cwd=REPO, env=_env(marks), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(count)]
     try:
         yield procs

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import Engine
+from store.postgres import PostgresStore
 from store.sqlite import SqliteStore
 
 FLOWS = Path(__file__).resolve().parent / "flows"
@@ -52,17 +53,21 @@ class WriteCounter:
     only: it wraps a private attribute and changes no behaviour.
     """
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteStore | PostgresStore) -> None:
         self.transactions = self.writing = self.units = 0
         apply_batch = store._group._apply_batch
         writer = store._writer
 
+        def changes() -> int:
+            # PostgreSQL's connection has no change counter: every batch counts as writing.
+            return int(getattr(writer, "total_changes", self.transactions))
+
         def counted(items: Sequence[Any]) -> list[Any]:
-            before = writer.total_changes
+            before = changes()
             results = apply_batch(items)
             self.transactions += 1
             self.units += len(items)
-            self.writing += writer.total_changes != before
+            self.writing += changes() != before
             return results
 
         store._group._apply_batch = counted
@@ -242,7 +247,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_proc")
     parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", required=True, help="a SQLite path or a postgresql:// URL")
     parser.add_argument("--sync", choices=("FULL", "NORMAL"), required=True)
     parser.add_argument("--size", type=int, default=1, help="steps, children or executions")
     parser.add_argument("--logs", type=int, default=0)

@@ -41,7 +41,7 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> N
         time.sleep(0.001)
 
 
-def _child_trial(engine: Engine, hold: float, settle: float) -> dict[str, Any]:
+def child_trial(engine: Engine, hold: float, settle: float) -> dict[str, Any]:
     parent = engine.start("bench_wake_parent", {"hold": hold, "settle": settle, "jitter": POLL})
     wait_until(lambda: engine.get(parent).ended, f"wake parent {parent} to end")
     done = engine.get(parent)
@@ -50,7 +50,7 @@ def _child_trial(engine: Engine, hold: float, settle: float) -> dict[str, Any]:
     return dict(done.output_value)
 
 
-def _message_trial(engine: Engine) -> dict[str, Any]:
+def message_trial(engine: Engine) -> dict[str, Any]:
     parent = engine.start("bench_wake_message")
     waiting: list[str] = []
 
@@ -127,22 +127,22 @@ def engine_wake(ctx: Context) -> list[Row]:
                 _child_trial(engine, 0.0, SETTLE)  # warm-up
                 cold = [_child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
             with workers(db, sync, 1, concurrency=16):
-                _child_trial(engine, 0.0, SETTLE)  # warm-up
-                one = [_child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
-                _message_trial(engine)
+                child_trial(engine, 0.0, SETTLE)  # warm-up
+                one = [child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
+                message_trial(engine)
                 message, raw = [], []
                 limit = fresh_db(directory, sync)
                 for trial in range(trials):  # the limit beside each trial: this machine's load varies by the minute
                     raw.append(_raw_commit_ms(limit, trial))
-                    message.append(_message_trial(engine)["latency"])
+                    message.append(message_trial(engine)["latency"])
                 limit.close()
             with workers(db, sync, 2, concurrency=1):
                 two: list[float] = []
                 dropped = 0
                 for _ in range(2):
-                    _child_trial(engine, HOLD, HOLD + SETTLE)  # warm both workers
+                    child_trial(engine, HOLD, HOLD + SETTLE)  # warm both workers
                 while len(two) < trials and dropped < trials:
-                    out = _child_trial(engine, HOLD, HOLD + SETTLE)
+                    out = child_trial(engine, HOLD, HOLD + SETTLE)
                     if out["parked_pid"] != out["child_pid"] == out["woke_pid"]:
                         two.append(out["latency"])
                     else:

@@ -68,6 +68,8 @@ def targets_table(tables: dict[str, list[Row]], targets: list[Target] | None = N
         if goal.benchmark not in tables:
             continue
         found = goal.find(tables[goal.benchmark])
+        if found is None and not any(r.subject == goal.subject for r in tables[goal.benchmark]):
+            continue  # its subject did not run (``python -m benchmarks postgres``)
         if found is None:
             lines.append((goal.label, f"{goal.benchmark}: {goal.metric}", "not measured", "—"))
             continue

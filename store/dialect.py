@@ -89,6 +89,17 @@ def _params(named: bool, values: Sequence[Any] | None) -> Any:
     return [_param(v) for v in values]
 
 
+def share_lock(conn: Conn) -> str:
+    """`` FOR SHARE`` on PostgreSQL, nothing on SQLite: appended to a read whose rows a
+    concurrent transaction may be changing. SQLite runs one writer at a time; PostgreSQL
+    runs them together, each statement seeing only what was committed before it, so a
+    wait that reads "not ended" while the target's end commit is under way would miss
+    that end and wait forever. The lock makes the read wait for that commit, and makes
+    a later end commit wait for the reader's, which then sees the wait it registered.
+    """
+    return " FOR SHARE" if isinstance(conn, PgConnection) else ""
+
+
 class _PgCursor:
     """A psycopg cursor whose ``rowcount`` is right in pipeline mode too (reading it
     waits for the statement's result; the fetches wait by themselves)."""
@@ -126,8 +137,13 @@ class PgConnection:
         self.now = 0.0
         self.pipeline: Any = None
         self.eager = False
+        self.known: Any = None  # a ``store.pg_batch.KnownRows`` during a batch of plain step commits
 
-    def execute(self, sql: str, parameters: Any = None, /) -> _PgCursor:
+    def execute(self, sql: str, parameters: Any = None, /) -> Any:
+        if self.known is not None:
+            answered = self.known.answer(sql, parameters)
+            if answered is not None:
+                return answered
         text, named = translate(sql)
         cur = self.raw.execute(text, _params(named, parameters))
         if self.eager and self.pipeline is not None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
-from store import control, flows, leases, pg_sql, reads, values
+from store import control, flows, leases, pg_batch, pg_sql, reads, values
 from store.attempts import HAND_BACK
 from store.dialect import PgConnection
 from store.errors import LeaseLostError, StoreClosedError, StoreError
@@ -383,6 +383,22 @@ class PostgresStore:
                                  "recorded; see the server's log") from exc
 
     def _apply(self, items: Sequence[Any]) -> list[Any]:
+        """One transaction for ``items``. A batch of plain step commits goes first without
+        a wait per commit (``store.pg_batch``); refused by the server as a whole (one
+        commit's row refused, say), it runs again commit by commit, each error its own."""
+        import psycopg
+
+        fast = pg_batch.plain(items)
+        if fast and len(items) > 1:
+            try:
+                return self._transaction(items, fast)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error:
+                fast = False
+        return self._transaction(items, fast)
+
+    def _transaction(self, items: Sequence[Any], fast: bool) -> list[Any]:
         """One transaction for ``items``, in pipeline mode: statements whose results are
         not read (inserts, updates, savepoints) travel with the next one that is, so a
         step's commit costs a few round trips, and a batch of many shares one COMMIT."""
@@ -395,14 +411,17 @@ class PostgresStore:
             with raw.pipeline() as pipe:
                 conn.pipeline = pipe
                 raw.execute("BEGIN")
-                conn.now = float(raw.execute(f"SELECT {pg_sql.DB_NOW}").fetchone()[0])
+                clock = raw.execute(f"SELECT {pg_sql.DB_NOW}")
+                if fast:  # read with the clock, in the same round trip
+                    conn.known = pg_batch.KnownRows(raw, [c.execution_id for c in items])
+                conn.now = float(clock.fetchone()[0])
                 skew = conn.now - time.time()
                 for item in items:
                     if several:
                         raw.execute("SAVEPOINT unit")
                     try:
                         result, announce = self._unit(conn, item, skew)
-                        if several:
+                        if several and not fast:
                             pipe.sync()  # an error of this unit is raised here, not in the next one
                     except refused as exc:
                         if not several:
@@ -427,7 +446,7 @@ class PostgresStore:
             self._rollback(raw)
             raise
         finally:
-            conn.pipeline = None
+            conn.pipeline = conn.known = None
         return results
 
     @staticmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from store.dialect import Conn
+from store.dialect import Conn, share_lock
 from store import values
 from store.errors import LeaseLostError
 from store.events import (
@@ -105,17 +105,21 @@ def _insert_events(conn: Conn, execution_id: str, events: Sequence[Event]) -> No
             )
 
 
+#: A commit's fence check and move of ``last_seq`` in one statement (a PostgreSQL batch of
+#: plain step commits answers it from rows it read at once: ``store.pg_batch``).
+FENCED_APPEND = (
+    "UPDATE executions SET last_seq = ? WHERE id = ? AND fence = ? AND status = 'RUNNING' AND last_seq = ? "
+    "RETURNING pause_requested, lease_expires"
+)
+
+
 def _fenced_append(conn: Conn, c: Commit, result: CommitResult) -> bool:
     """Check that ``c``'s writer still holds the lease (noting its expiry in ``result``)
     and append its events, in one statement when there are events; returns whether a
     pause was requested meanwhile (`engine pause` while it ran: it pauses at this commit)."""
     eid, events = c.execution_id, c.events
     if events:
-        row = conn.execute(
-            "UPDATE executions SET last_seq = ? WHERE id = ? AND fence = ? AND status = 'RUNNING' AND last_seq = ? "
-            "RETURNING pause_requested, lease_expires",
-            (events[-1].seq, eid, c.fence, events[0].seq - 1),
-        ).fetchone()
+        row = conn.execute(FENCED_APPEND, (events[-1].seq, eid, c.fence, events[0].seq - 1)).fetchone()
         if row is not None:
             _insert_events(conn, eid, events)
             result.lease_expires = row[1]
@@ -169,8 +173,8 @@ def apply_commit(conn: Conn, c: Commit, now: float, claim_queued: ClaimQueued | 
     if c.wait is not None:
         status = _register_wait(conn, eid, c.wait, now)
     elif c.wait_message is not None and conn.execute(
-        "SELECT 1 FROM messages WHERE id = ? AND status = 'answered'", (c.wait_message,)
-    ).fetchone():
+        f"SELECT status FROM messages WHERE id = ?{share_lock(conn)}", (c.wait_message,)
+    ).fetchone() == ("answered",):
         status = "QUEUED"  # answered while the handler was deciding to wait
     if status is not None:
         _set_status(conn, eid, status, c.message, c.wake_at, now, result, output)
@@ -252,7 +256,7 @@ def _register_wait(conn: Conn, waiter: str, wait: WaitSpec, now: float) -> str:
         conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (waiter,))
     ended = failed = 0
     marks = ",".join("?" * len(wait.targets))
-    for (status,) in conn.execute(f"SELECT status FROM executions WHERE id IN ({marks})", wait.targets):
+    for (status,) in conn.execute(f"SELECT status FROM executions WHERE id IN ({marks}){share_lock(conn)}", wait.targets):
         ended += status in ENDED_STATUSES
         failed += status in FAILED_STATUSES
     if ended >= wait.needed or (wait.wake_on_failure and failed) or waiting_on(conn, waiter, wait.targets):

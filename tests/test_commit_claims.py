@@ -1,9 +1,12 @@
 """A commit that ends an activation leases the worker's next work in the same transaction,
-so a worker running short executions pays one write transaction fewer per execution."""
+so a worker running short executions pays one write transaction fewer per execution.
+The SQLite store does this; the PostgreSQL store claims with its own SKIP LOCKED query."""
 
 from __future__ import annotations
 
 import time
+
+import pytest
 
 from engine.api import Engine
 from store.events import Event, ExecutionEnded, LogRecorded
@@ -11,6 +14,8 @@ from store.model import Claim, Commit
 
 NOOP = "def handler(system, this, inputs):\n    return None\n"
 OWNER = "test-worker"
+
+pytestmark = pytest.mark.sqlite_only("the end commit leases queued work on SQLite; PostgreSQL claims with SKIP LOCKED")
 
 
 def claim_one(engine: Engine) -> tuple[str, int]:

@@ -98,12 +98,12 @@ def _snapshot(engine: Engine, ids: dict[str, str]) -> dict[str, tuple[Any, ...]]
 
 @pytest.mark.parametrize("kind", ["postgres", "sqlite"])
 def test_executions_waiting_on_children_timers_and_messages_end_in_the_copy(
-        kind, engine, db_path, run_cli, spawn, engine_argv, tmp_path, monkeypatch):
+        kind, engine, db_url, run_cli, spawn, engine_argv, tmp_path, monkeypatch):
     monkeypatch.setattr("store.copy_ends.BATCH", 3)  # every table of more than 3 rows is streamed in batches
     ids = _park(engine, spawn, engine_argv, tmp_path)
     before = _snapshot(engine, ids)
     with _database(kind, tmp_path, "copy") as dst:
-        copied = run_cli("db", "copy", db_path, dst, "--json")
+        copied = run_cli("db", "copy", db_url, dst, "--json")
         assert copied.exit_code == 0, copied.stderr
         report = json.loads(copied.stdout)
         assert report["verified"] is True
@@ -173,18 +173,18 @@ def test_a_copy_is_refused_while_a_worker_holds_a_lease(kind, run_cli, spawn, en
         assert copied.exit_code == 0, copied.stderr
 
 
-def test_a_copy_into_a_database_that_is_not_empty_is_refused(engine, db_path, run_cli, tmp_path):
+def test_a_copy_into_a_database_that_is_not_empty_is_refused(engine, db_url, run_cli, tmp_path):
     (tmp_path / "napper.py").write_text(NAPPER)
     engine.register_file(tmp_path / "napper.py")
     engine.start("napper", {"seconds": 0, "tag": "x"})
     dst = str(tmp_path / "dst.db")
-    assert run_cli("db", "copy", db_path, dst).exit_code == 0
-    again = run_cli("db", "copy", db_path, dst)
+    assert run_cli("db", "copy", db_url, dst).exit_code == 0
+    again = run_cli("db", "copy", db_url, dst)
     assert again.exit_code == 1
     assert again.stderr.strip() == (f"Error: cannot copy into {dst}: it is not empty (it holds flows, flow_versions, "
                                     "executions, events); copy into a new, empty database (a new file path, or one made "
                                     "with createdb)")
-    onto_itself = run_cli("db", "copy", db_path, db_path)
+    onto_itself = run_cli("db", "copy", db_url, db_url)
     assert onto_itself.exit_code == 1 and "onto itself" in onto_itself.stderr
     missing = run_cli("db", "copy", str(tmp_path / "nothing.db"), str(tmp_path / "new.db"))
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
@@ -192,15 +192,15 @@ def test_a_copy_into_a_database_that_is_not_empty_is_refused(engine, db_path, ru
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-def test_verification_catches_a_copy_that_differs(kind, engine, db_path, tmp_path):
+def test_verification_catches_a_copy_that_differs(kind, engine, db_url, tmp_path):
     (tmp_path / "napper.py").write_text(NAPPER)
     engine.register_file(tmp_path / "napper.py")
     eid = engine.start("napper", {"seconds": 0, "tag": "x"})
     with _database(kind, tmp_path, "dst") as dst:
         secret = dst.replace("postgres@", "postgres:hunter2@") if kind == "postgres" else dst
-        report = copy_store(db_path, secret)
+        report = copy_store(db_url, secret)
         assert "hunter2" not in report.summary() and report.verified
-        verify_copy(db_path, dst)  # as copied: the same
+        verify_copy(db_url, dst)  # as copied: the same
         tampered = Engine(dst)
         try:
             tampered.store.transaction(lambda conn: conn.execute(
@@ -208,7 +208,7 @@ def test_verification_catches_a_copy_that_differs(kind, engine, db_path, tmp_pat
         finally:
             tampered.close()
         with pytest.raises(StoreError) as caught:
-            verify_copy(db_path, secret)
+            verify_copy(db_url, secret)
         message = str(caught.value)
         assert f"the event log of execution {eid} differs: 1 events with digest " in message
         assert "\n" not in message and "hunter2" not in message and message.endswith("copy again")

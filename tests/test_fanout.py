@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine.api import Engine
 
 FANOUT = Path(__file__).parent.parent / "examples" / "fanout"
@@ -50,6 +52,7 @@ def os_threads() -> int:
         return threading.active_count()
 
 
+@pytest.mark.sqlite_only("a manual clock freezes the children's timers; PostgreSQL keeps timers on the database's clock")
 def test_fanout_of_a_thousand_children_holds_no_thread_per_waiting_execution(db_url: str) -> None:
     engine = Engine(db_url, synchronous="NORMAL")
     try:

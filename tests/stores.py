@@ -64,21 +64,37 @@ def database_url(dsn: str, name: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
 
+#: Why a test that needs PostgreSQL skips where no server is given.
+NO_SERVER = f"{DSN_VARIABLE} is unset: no PostgreSQL server to test on (.ci/run starts one)"
+
+
 @contextmanager
 def fresh_database(folder: Path, name: str = "engine") -> Iterator[str]:
     """A new, empty database for the chosen store, as the ``--db`` value that names it.
 
     SQLite: the file ``folder/NAME.db`` (created on first use; ``folder`` is the test's own).
-    PostgreSQL: ``CREATE DATABASE engine_test_<random>`` on the server, dropped on exit
-    ``WITH (FORCE)``, so workers a test left connected cannot keep it alive.
+    PostgreSQL: a database from ``fresh_postgres``.
     """
     if chosen_store() == "sqlite":
         yield str(folder / f"{name}.db")
         return
+    with fresh_postgres() as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """``CREATE DATABASE engine_test_<random>`` on the server ``ENGINE_TEST_POSTGRES_DSN``
+    names, as a URL, whatever store the suite runs on (skipped, saying so, without a server);
+    dropped on exit ``WITH (FORCE)``, so workers a test left connected cannot keep it alive."""
+    dsn = os.environ.get(DSN_VARIABLE)
+    if not dsn:
+        import pytest
+
+        pytest.skip(NO_SERVER)
     import psycopg
     from psycopg import sql
 
-    dsn = os.environ[DSN_VARIABLE]
     database = f"engine_test_{secrets.token_hex(6)}"
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

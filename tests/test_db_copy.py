@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from engine.api import Engine
-from pg_support import fresh_postgres
+from stores import fresh_postgres
 from store.copy import copy_store, verify_copy
 from store.errors import StoreError
 from waiting import wait_until

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pg_support import fresh_postgres
+from stores import fresh_postgres
 from waiting import wait_until
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

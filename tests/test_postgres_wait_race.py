@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pg_support import fresh_postgres
+from stores import fresh_postgres
 from store.dialect import PgConnection
 from store.model import Claim, Commit, NewExecution, NewMessage, WaitSpec
 from store.messages import answer_message

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pg_support import fresh_postgres
+from stores import fresh_postgres
 from store.access import AccessStore
 from store.base import Store
 from store.errors import LeaseLostError, StoreError, WrongStatusError

@@ -124,8 +124,8 @@ def engine_wake(ctx: Context) -> list[Row]:
         engine.sync_flows(FLOWS)
         try:
             with workers(db, sync, 1, concurrency=16, warm_cache=False):
-                _child_trial(engine, 0.0, SETTLE)  # warm-up
-                cold = [_child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
+                child_trial(engine, 0.0, SETTLE)  # warm-up
+                cold = [child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]
             with workers(db, sync, 1, concurrency=16):
                 child_trial(engine, 0.0, SETTLE)  # warm-up
                 one = [child_trial(engine, 0.0, SETTLE)["latency"] for _ in range(trials)]

@@ -67,3 +67,10 @@ def test_cost_counts_instructions_per_unit() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "durable step" in done.stdout and "short execution" in done.stdout
+
+
+def test_wake_prints_the_one_process_rows_with_and_without_the_warm_cache() -> None:
+    done = run_benchmarks("wake")
+    assert done.returncode == 0, done.stderr
+    assert "failed:" not in done.stdout + done.stderr
+    assert "| engine, one process " in done.stdout and "| engine, one process, --no-warm-cache " in done.stdout

@@ -131,5 +131,6 @@ def test_a_worker_stops_when_its_database_file_is_replaced_or_its_wal_deleted(
         os.unlink(db_file + "-wal")
     assert proc.wait(timeout=60) != 0
     error = (proc.stderr.read() if proc.stderr else "").splitlines()[-1]
-    what = "was replaced by another file" if fault == "replace the database" else "-wal was deleted"
-    assert error.startswith("Error: ") and what in error and "stopped without writing more" in error
+    # a deleted -wal may already be back, made anew by another connection of the worker: "replaced" then
+    what = ("was replaced by another file",) if fault == "replace the database" else ("-wal was deleted", "-wal was replaced")
+    assert error.startswith("Error: ") and any(w in error for w in what) and "stopped without writing more" in error

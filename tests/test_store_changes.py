@@ -50,13 +50,16 @@ def new_execution(store: SqliteStore, number: int) -> None:
     store.create_execution(NewExecution(f"e{number}", "noop", version, {}), time.time())
 
 
-def test_wait_for_change_sees_a_commit_of_another_connection(db_url):
+def test_wait_for_change_sees_a_commit_of_another_connection(db_url, monkeypatch):
+    monkeypatch.setenv("ENGINE_PG_SWEEP_SECONDS", str(LONG * 10))  # only the commit can end the wait below
     watcher, writer = open_store(db_url), open_store(db_url)
     try:
         assert watcher.wait_for_change(0)  # a thread's first look: anything may be new
         assert not watcher.wait_for_change(0)
-        writer.save_setting(SettingWrite("a", 1))  # makes nothing runnable: no notice, seen at the next look
-        assert watcher.wait_for_change(0)
+        writer.save_setting(SettingWrite("a", 1))
+        # SQLite sees it when the wait begins (data_version); PostgreSQL when its NOTIFY,
+        # delivered asynchronously, reaches the listening connection.
+        assert watcher.wait_for_change(LONG)
         assert not watcher.wait_for_change(0.01)  # nothing new: it waits, then says so
     finally:
         watcher.close()

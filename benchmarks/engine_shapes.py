@@ -62,7 +62,7 @@ def engine_children(ctx: Context) -> list[Row]:
     commit); DBOS's row is the same shape."""
     # The tree limit counts the parent: 10,000 children would be refused at the last one.
     largest = min(10_000, MAX_TREE_EXECUTIONS - 1)
-    sizes = [ctx.size(200, 200, 10)] + ([largest] if not (ctx.quick or ctx.tiny) else [])
+    sizes = [200] + ([largest] if not (ctx.quick or ctx.tiny) else [])
     rows = []
     for sync in LEVELS:
         for size in sizes:

@@ -214,8 +214,8 @@ def results_markdown(
         out += ["", "Notes from this run:", "", *(f"- {note}" for note in notes)]
     goals = targets_table(tables)
     if goals:
-        out += ["", "## Targets", "", "At the engine's default durability (FULL), read from the",
-                "tables below; ratios are to `limit` rows of the same run.", "", goals]
+        out += ["", "## Targets", "", "At the engine's default durability (FULL) unless a target names NORMAL,",
+                "read from the tables below; ratios are to rows of the same run.", "", goals]
         out += missed_targets(tables)
     for name in BENCHMARK_ORDER:
         if name not in tables:

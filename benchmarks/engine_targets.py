@@ -132,7 +132,7 @@ concurrency 16): 78d0967 21.2 statements in 1.31 write transactions, now 13.3 in
 ending commit leases the next queued execution, no savepoints for a batch of one, the
 fence check folded into the append; in this issue: no lease read before the first step
 body — the activation's row read just checked it — and the end's append, fence check and
-status in one UPDATE). Instructions per short execution 1.36M → 1.07M (×1.27). But the
+status in one UPDATE). Instructions per short execution 1.34M → 1.09M (×1.23). But the
 engine's Python per execution did not shrink with the SQL: at concurrency 16 and NORMAL
 both commits measured the same CPU per execution in the same minutes (78d0967 325–362 µs,
 now 280–396 µs; at concurrency 1 78d0967 510 µs, now 399 µs; FULL 967 vs 678 µs), and a
@@ -149,8 +149,9 @@ today the step's result is durable before the handler goes on)."""
 
 INSTRUCTIONS = """\
 Counted by `python -m benchmarks cost --against 78d0967` (callgrind, steps N=500, short
-N=300): 341.7k → 211.2k instructions per durable step (×1.62) and 1.36M → 1.07M per short
-execution (×1.27) at this branch. The SQL of a step is at its floor for one transaction per
+N=300) on 2026-11-30 at fb7b5d2: 341.2k → 217.3k instructions per durable step (×1.57) and
+1.34M → 1.09M per short execution (×1.23); the same code counted 211–218k per step in
+separate runs that day, so runs differ by ~3%, not the 1% the method says. The SQL of a step is at its floor for one transaction per
 step (~107k of the 211k: a bare loop of the same statements costs 86–91k), so ×3 (≤ 114k)
 would need the Python part below ~10k instructions — about 1/10 of today's layers; see
 CPU_STEP and benchmarks/cost_notes.md for where they go."""

@@ -34,6 +34,7 @@ from store.model import (
     SettingWrite,
     source_version,
 )
+from store.pg_held import HeldLeases
 from store.pg_listen import ChangeListener, sweep_seconds
 from store.pg_schema import ensure_schema
 from store.pg_url import connection_error, without_password
@@ -92,6 +93,7 @@ class PostgresStore:
         self._listener = ChangeListener(self._connect, sweep_seconds())
         self._wake_cache: tuple[int, float, float | None] | None = None  # (listener count, when, value)
         self._group = GroupCommit(self._apply_batch)
+        self._held = HeldLeases()
 
     # -- connections -------------------------------------------------------------
 
@@ -258,22 +260,34 @@ class PostgresStore:
     def claim(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[tuple[str, int]]:
         """Lease up to ``limit`` runnable executions (``store.pg_sql.CLAIM``)."""
         self._wake_cache = None
-        rows = self.transaction(
-            lambda conn: conn.execute(pg_sql.CLAIM, (owner, conn.now + lease_seconds, limit, conn.now)).fetchall(),
+        rows, db_now = self.transaction(
+            lambda conn: (conn.execute(pg_sql.CLAIM, (owner, conn.now + lease_seconds, limit, conn.now)).fetchall(),
+                          conn.now),
             notify=False,
         )
-        return [(r[0], r[1]) for r in rows]
+        claimed = [(r[0], r[1]) for r in rows]
+        self._held.took(claimed, db_now + lease_seconds, db_now)
+        return claimed
 
     def renew_leases(self, held: Sequence[tuple[str, int]], lease_seconds: float, now: float) -> list[str]:
         if not held:
             return []
         self._wake_cache = None
-        return self.transaction(lambda conn: leases.renew(conn, held, conn.now + lease_seconds), notify=False)
+        lost, db_now = self.transaction(lambda conn: (leases.renew(conn, held, conn.now + lease_seconds), conn.now),
+                                        notify=False)
+        self._held.forget(lost)
+        self._held.took([h for h in held if h[0] not in lost], db_now + lease_seconds, db_now)
+        return lost
 
     def lease_held(self, execution_id: str, fence: int, now: float) -> bool:
+        """Answered from the leases this store wrote while they run long enough
+        (``store.pg_held``), else by the database."""
+        if self._held.holds(execution_id, fence):
+            return True
         return self._one(pg_sql.LEASE_HELD, (execution_id, fence)) is not None
 
     def release_leases(self, leases: Sequence[tuple[str, int]], note: str | None = None) -> None:
+        self._held.forget(eid for eid, _ in leases)
         self.transaction(lambda conn: conn.executemany(HAND_BACK, [(note, eid, fence, conn.now) for eid, fence in leases]))
 
     # -- writes --------------------------------------------------------------------
@@ -283,6 +297,10 @@ class PostgresStore:
 
     def commit(self, commit: Commit) -> CommitResult:
         result: CommitResult = self._group.submit(commit)
+        if commit.release_lease or result.status is not None:
+            self._held.forget([commit.execution_id])
+        elif commit.fence is not None and result.lease_expires is not None:
+            self._held.found(commit.execution_id, commit.fence, result.lease_expires)
         return result
 
     def start_execution(self, execution_id: str, now: float) -> str:

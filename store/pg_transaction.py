@@ -17,6 +17,7 @@ from store.dialect import PgConnection
 from store.errors import LeaseLostError
 from store.faults import fault_point
 from store.model import Commit, CommitResult
+from store.notices import wakes_others
 from store.pg_listen import CHANNEL
 from store.writes import apply_commit
 
@@ -133,11 +134,13 @@ def _transaction(conn: PgConnection, items: Sequence[Any], fast: bool) -> list[A
 
 def _unit(conn: PgConnection, item: Any, skew: float) -> tuple[Any, bool]:
     """Apply one commit or store-module write; returns its result and whether it
-    announces a change (it made work runnable or changed a status). Commits, the hot
-    path, pipeline their statements; store-module writes see each error at once."""
+    announces a change: a commit when other workers have something to do (as SQLite's
+    notices: ``store.notices.wakes_others``; a NOTIFY wakes every listening worker, whose
+    claims would only compete with the work it announces). Commits, the hot path,
+    pipeline their statements; store-module writes see each error at once."""
     if isinstance(item, Commit):
         result = apply_commit(conn, _on_db_clock(item, skew), conn.now)
-        return result, bool(result.runnable) or result.status is not None
+        return result, wakes_others(item, result)
     conn.eager = True
     try:
         return item.fn(conn), item.notify

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from store.dialect import Conn, share_lock
+from store.dialect import Conn, PgConnection, share_lock
 from store import values
 from store.errors import LeaseLostError
 from store.events import (
@@ -277,9 +277,9 @@ def _status_set(conn: Conn, eid: str, status: str, now: float, result: CommitRes
     """What follows a change of ``eid``'s status: runnable again, or its waits and waiters settled."""
     if status == "QUEUED":
         result.runnable.append(eid)
-    if status in ENDED_STATUSES:
-        if conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,)).rowcount:
-            conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
+    if status in ENDED_STATUSES:  # neither count is read: on PostgreSQL a read would wait for the server's answer
+        conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,))
+        conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
         _wake_waiters(conn, eid, status in FAILED_STATUSES, now, result)
 
 
@@ -319,7 +319,13 @@ def _register_wait(conn: Conn, waiter: str, wait: WaitSpec, now: float) -> str:
 
 
 def _wake_waiters(conn: Conn, target: str, failed: bool, now: float, result: CommitResult) -> None:
-    """``target`` ended: count it for every waiter and make runnable those now satisfied."""
+    """``target`` ended: count it for every waiter and make runnable those now satisfied
+    (on PostgreSQL in one round trip, by the same statements in a function of the schema:
+    ``store.pg_schema.WAKE_WAITERS``)."""
+    if isinstance(conn, PgConnection):
+        woken = conn.execute("SELECT engine_wake_waiters(?, ?, ?)", (target, int(failed), now)).fetchall()
+        result.runnable += [r[0] for r in woken]
+        return
     waiters = conn.execute("DELETE FROM wait_targets WHERE target_id = ? RETURNING waiter_id", (target,)).fetchall()
     for (waiter,) in waiters:
         row = conn.execute(

@@ -90,16 +90,22 @@ listener added more such claims for the worker's own commits. Now the loop is le
 after an activation commits (its commit leased what it made runnable; woken only if the
 loop left work for lack of a slot, or `run(until=...)`), own commits do not count as
 changes, and a woken execution with no parked handler runs on the committing thread (no
-pool hand-off). A/B, in-process worker, NORMAL, alternating 4 × 20 trials, load 11–12: warm
-p50 897 → 756 µs (×0.85), cold 1,067 → 822 µs (×0.77); at load ~10, 2 rounds: ×0.6 and
-×0.7. At FULL the fsync variance under load (p50 1.7–6.7 ms either way) hides it. `cost`:
-a short execution 1,129,002 → 1,039,862 instructions (×0.92). Would close the rest: 0.32 ms
-leaves ~100 µs beside the commit while the Python from the handler's end to `BEGIN` is
-~250 µs; return the claimed row from the claim (`RETURNING` every column: no
-`get_execution` in `resume`/`activate`), answer the wait's completion from the end commit
-(`_wake_waiters` knows the targets' statuses: no `statuses` read), fold the waiter's QUEUED
-and its claim into one UPDATE, and less Python per commit. The parked handler's thread
-hand-off (~90 µs loaded) stays: its frames live on its thread."""
+pool hand-off). A/B, in-process worker, alternating rounds of 20 trials: NORMAL, load
+2.0–2.2, warm ×0.87, cold ×0.76 (p50 921 → 803 and 1,086 → 854 µs); load 11–12, warm
+×0.85, cold ×0.77; FULL, load 2.2–2.4, warm ×1.00, cold ×0.92 (the fsync's variance
+dominates). `python -m benchmarks wake --quick`, alternating twice (raw FULL commits
+1.7–3.8 ms then: a busy disk): one process 1.51/2.06 → 1.30/1.45 ms, --no-warm-cache
+1.96/2.01 → 1.63/1.68 ms. `cost`: a short execution 1,129,002 → 1,039,862 instructions
+(×0.92). Tried and not kept: the claim in the commit returning the whole row so that
+`resume`/`activate` skip `get_execution` (branch wake15-rows): ×1.00 warm, ×1.01 cold
+(4 × 20 trials, load 2.5), `cost` ×1.01. Would close the rest: 0.32 ms leaves ~100 µs
+beside the commit while the Python from the handler's end to `BEGIN` is ~250 µs; answer the
+wait's completion from the end commit (`_wake_waiters` knows the targets' statuses: no
+`statuses` read), fold the waiter's QUEUED and its claim into one UPDATE, less Python per
+commit (decision → `Commit` → group commit). The parked handler's thread hand-off (~90 µs
+loaded) stays: its frames live on its thread. On PostgreSQL every commit that changes a
+status sends NOTIFY, which reaches the committing worker's own listener, so its loop still
+claims after each activation there: `wakes_others` (store/notices.py) would say when not to."""
 
 CHILDREN = """\
 A child's `ChildCreated` event and row wait for the parent's next commit (flushed before a

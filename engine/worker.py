@@ -220,8 +220,7 @@ class Worker:
                 claimed = self.store.claim(self.owner, free, self.lease_seconds, now)
                 self._last_version = version  # not before: a claim that failed (disk full) is tried again
                 self._starved = len(claimed) >= free
-                for execution_id, fence in claimed:
-                    self._start(execution_id, fence)
+                self._start(claimed)
         if news:
             due = self.store.next_wake_at()
         self._watch(now, version)
@@ -265,24 +264,26 @@ class Worker:
         for act in running:
             act.watch(self._interrupts, now)
 
-    def _start(self, execution_id: str, fence: int, then: Run | None = None) -> None:
-        """Run a claimed execution: its parked handler goes on, else it is activated on
-        the thread of ``then`` once that activation is over, else on a pool thread."""
-        parked = None if self._stopping else self.warm_cache.take(execution_id)
+    def _start(self, claimed: list[tuple[str, int]], then: Run | None = None) -> None:
+        """Run claimed executions, all counted as running before any starts (one that must
+        run alone waits for them all): a parked handler goes on, else the first is activated
+        on the thread of ``then`` once that activation is over, the others on pool threads."""
         with self._wakeup:
-            self._running[execution_id] = Activation(execution_id, fence, self.clock(), self.activation_timeout)
-        if parked is not None:  # its own thread goes on, or replays if the execution changed meanwhile
-            parked.wake(fence)
-            return
-        if then is not None and then.next is None:  # no hand-off to another thread
-            then.next = (execution_id, fence)
-            return
-        try:
-            self._pool.submit(self._activate, execution_id, fence)
-        except RuntimeError:  # shutting down: hand the execution back at once
-            with self._wakeup:
-                self._running.pop(execution_id, None)
-            self.store.release_leases([(execution_id, fence)])
+            for execution_id, fence in claimed:
+                self._running[execution_id] = Activation(execution_id, fence, self.clock(), self.activation_timeout)
+        for execution_id, fence in claimed:
+            parked = None if self._stopping else self.warm_cache.take(execution_id)
+            if parked is not None:  # its own thread goes on, or replays if the execution changed meanwhile
+                parked.wake(fence)
+            elif then is not None and then.next is None:  # no hand-off to another thread
+                then.next = (execution_id, fence)
+            else:
+                try:
+                    self._pool.submit(self._activate, execution_id, fence)
+                except RuntimeError:  # shutting down: hand the execution back at once
+                    with self._wakeup:
+                        self._running.pop(execution_id, None)
+                    self.store.release_leases([(execution_id, fence)])
 
     def _claim_request(self) -> Claim | None:
         """Offer the free slots to the next commit, which leases what it makes runnable."""
@@ -293,8 +294,7 @@ class Worker:
     def _committed(self, result: CommitResult, events: list[Event], then: Run | None = None) -> None:
         if self.observer is not None:
             self.observer.committed(events)
-        for execution_id, fence in result.claimed:
-            self._start(execution_id, fence, then)
+        self._start(result.claimed, then)
         if len(result.claimed) < len(result.runnable):
             self.notify()
 

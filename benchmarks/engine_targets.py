@@ -64,35 +64,53 @@ origin, and make `engine/connectors/registry.py` map names to `"module:Class"` s
 imported in `get_connector` (measured earlier with a stand-in: −30 ms)."""
 
 WAKE_MESSAGE = """\
-The notice itself is not where the time goes. A datagram from the answering process reaches a
-waiting worker in ~0.1 ms (p50, /tmp measurement beside the unix-socket choice in
-`store/notices.py`); at NORMAL the message wake (1.03 ms p50 on 2026-11-29) is no slower than
-the wake of a parent inside one process (1.10 ms), which has no notice at all. At FULL the span
-holds the answer's own synced commit (one raw FULL commit, 0.56 ms that run) plus the same
-~0.9-1.0 ms as at NORMAL: the worker's listening thread hands over to its loop, the loop
-claims (a batch of claims alone no longer waits for fsync: `store.leases.Claiming`, which took
-the FULL p50 from 2.2-2.4 ms to 1.4-1.5 ms), the activation thread is handed the lease, and
-`get_execution`, `load_events`, replay and the handler run. Reaching 2× one FULL commit needs
-that activation path under one FULL commit (~0.5 ms), the same work the one-process wake
-target needs (issue 15: warm cache of parked handlers, no thread hand-off when idle)."""
+Timeline of one wake (2026-11-30, perf_counter_ns probes in both processes merged on
+CLOCK_MONOTONIC, 30 trials, NORMAL so that the disk does not drown it, load ~5): the
+answer's commit returns and sends its datagram; the worker's listening thread returns from
+`select` 140–280 µs later (the kernel waking a thread of another process on a busy
+machine), reads `data_version` and hands over to the loop (~80–100 µs); the loop claims in
+a write transaction of its own (flock, BEGIN, UPDATE, COMMIT at NORMAL: ~165 µs), wakes the
+parked handler (~90–130 µs until its thread holds the GIL), which reads its row
+(`resume`: `get_execution`) and the answer (`get_message`), ~150 µs. Changed since: the
+listener asks `data_version` of the writing connection between writes, so this worker's
+own commits no longer send its loop to claim again (an empty write transaction) while the
+woken handler goes on, and a notified loop claims before it reads the timers. A/B against
+main in the same window (4 × 20 trials alternating, load 11–12): no change beyond noise
+(×1.01 median of the per-round ratios). Would close it: the listening thread claiming
+itself (one thread hand-off, ~100 µs, but two claimers must then share the free slots),
+the claim returning the claimed row and the answer (no `get_execution`/`get_message` after
+it, ~100 µs), and the floor stays the answer's fsync plus one cross-process wake-up."""
 
 WAKE_ONE = """\
-The path from the child's last line to the parent's next line, timed with monkeypatched
-timestamps in one process (30 trials): the child's end commit, `Worker._commit` →
-`store.commit` returned, ~0.25 ms at NORMAL and ~0.8 ms at FULL under load. Its 19
-statements (end event and status, `_wake_waiters` on `waits`/`wait_targets`, the parent made
-QUEUED and claimed in the same transaction) take ~63 µs from `BEGIN` to `COMMIT` issued
-(SQLite trace callback); the rest is the COMMIT itself (at FULL one fsync, ~0.16–0.22 ms on
-this disk when quiet) and the group-commit hand-off. Then `_start(parent)` → `_activate` on a
-pool thread ~55 µs, `get_execution` + `load_events` ~90–150 µs, flow load and replay to the
-next line ~0.1 ms. At NORMAL the p50 is ~0.5–0.6 ms, so at FULL the fsync pushes it past
-0.5 ms. Tried and rejected: running the claimed parent inline on the committing thread
-instead of the pool (no measurable change at NORMAL, 3 × 40 trials). Would close it: fewer
-statements in the end commit — in `_set_status` (store/writes.py) skip the two `DELETE FROM
-waits/wait_targets WHERE waiter_id = ?` for an execution that registered no wait, and write
-the `dependencies` edge once (both `_append` and `_register_wait` insert it); and a cheaper
-re-activation: a parked parent's row and decoded log kept in memory would remove ~0.1–0.15
-ms, allowed only with a switch that every test suite can turn off (STYLE 15)."""
+Timeline of one wake in one process (2026-11-30, perf_counter_ns probes, median of 30
+trials, FULL, load ~5.5; each probe adds 2–4 µs): child's last line → handler returned
+105 µs (`set_output`, the end decision), → `Worker._commit` 25 µs, → `BEGIN` 140 µs (slot,
+claim request, `Commit`, group commit, flock), 13 statements 260 µs, `COMMIT` 705 µs (the
+fsync; 215 µs on a quiet disk), then to the parent's next line 306 µs warm (return, `_start`
+56 µs; hand-off to the parked handler's thread 90 µs; `resume`'s `get_execution` 72 µs; the
+wait's `statuses` ~40 µs) or 362 µs cold (`get_execution`, `load_events`, replay). On main
+that last part took 580 µs warm and 590 µs cold: the ending activation woke the worker's
+loop, which claimed (an empty write transaction) while the parent went on, and the
+listener added more such claims for the worker's own commits. Now the loop is left asleep
+after an activation commits (its commit leased what it made runnable; woken only if the
+loop left work for lack of a slot, or `run(until=...)`), own commits do not count as
+changes, and a woken execution with no parked handler runs on the committing thread (no
+pool hand-off). A/B, in-process worker, alternating rounds of 20 trials: NORMAL, load
+2.0–2.2, warm ×0.87, cold ×0.76 (p50 921 → 803 and 1,086 → 854 µs); load 11–12, warm
+×0.85, cold ×0.77; FULL, load 2.2–2.4, warm ×1.00, cold ×0.92 (the fsync's variance
+dominates). `python -m benchmarks wake --quick`, alternating twice (raw FULL commits
+1.7–3.8 ms then: a busy disk): one process 1.51/2.06 → 1.30/1.45 ms, --no-warm-cache
+1.96/2.01 → 1.63/1.68 ms. `cost`: a short execution 1,129,002 → 1,039,862 instructions
+(×0.92). Tried and not kept: the claim in the commit returning the whole row so that
+`resume`/`activate` skip `get_execution` (branch wake15-rows): ×1.00 warm, ×1.01 cold
+(4 × 20 trials, load 2.5), `cost` ×1.01. Would close the rest: 0.32 ms leaves ~100 µs
+beside the commit while the Python from the handler's end to `BEGIN` is ~250 µs; answer the
+wait's completion from the end commit (`_wake_waiters` knows the targets' statuses: no
+`statuses` read), fold the waiter's QUEUED and its claim into one UPDATE, less Python per
+commit (decision → `Commit` → group commit). The parked handler's thread hand-off (~90 µs
+loaded) stays: its frames live on its thread. On PostgreSQL every commit that changes a
+status sends NOTIFY, which reaches the committing worker's own listener, so its loop still
+claims after each activation there: `wakes_others` (store/notices.py) would say when not to."""
 
 CPU_STEP = """\
 Instructions (`python -m benchmarks cost`, noise-free): 211k per durable step, of which
@@ -157,19 +175,24 @@ would need the Python part below ~10k instructions — about 1/10 of today's lay
 CPU_STEP and benchmarks/cost_notes.md for where they go."""
 
 CHILDREN = """\
-Since commit d5c8c34 a child's `ChildCreated` event and row wait for the parent's next
-commit (flushed before a step, a wait, a sleep, a read, `.run()`, at the end, or every 256
-children), and the tree size and flow versions are read once per activation: ~1.1 commit
-units and ~0.2–0.25 write transactions per child, 55–75 ms for 200 children at FULL on a
-quiet machine. Before it, each `this.flow(..., wait=False)` was its own durable commit (200
-fsyncs, 160–260 ms), measured by timestamps of the parent's events and reproduced by
-monkeypatching `ReplayContext._commit`/`wait_for` (FULL 205–259 → 75–77 ms). What is left
-is CPU: a trivial child's activation costs ~130 µs (1,000 queued children on one worker:
-`get_execution`, `load_events`, flow load, handler, the end commit with `_wake_waiters`), and
-16 activation threads contend for the GIL. A miss now means the machine was loaded (compare
-the run's min–max and the load average in the header), or a regression in
-`ChildCommands.create_child` / `Journal.write` (engine/commands/children.py, engine/journal.py): check *transactions per
-child*."""
+A child's `ChildCreated` event and row wait for the parent's next commit (flushed before a
+step, a wait, a read, at the end, or every 256 children), so 200 children cost ~0.15–0.25
+write transactions each at FULL. What is left is CPU and thread contention (2026-11-30,
+load ~10): 70–160 ms of process CPU per 200 children (16 activation threads), the writer
+busy 55–70% of the span. py-spy `--gil` of the shape (one slot, NORMAL, 30 runs): 14% of
+the GIL samples in `ThreadPoolExecutor.submit` (its queue put wakes another thread), 7% in
+`Condition.notify`, 5% in `WarmCache.take`'s lock — thread hand-offs — 28% in the commit
+path (`GroupCommit.submit` → `apply_batch`), 25% in `activate` (`get_execution`,
+`load_events`, replay). Tried: the child the end commit leases (`claim_queued`) runs next on
+the committing thread instead of the pool, and the loop no longer claims after each
+activation (each claim an empty write transaction): `cost` says a short execution takes
+×0.92 the instructions, but A/B at load 9–10 is inside the noise (FULL ×1.16, NORMAL ×0.82,
+3 rounds each; `python -m benchmarks children` alternating: 108–498 ms either way). Would
+close it: fewer threads contending for the GIL (activations of short executions on one
+thread, an event loop instead of a thread per activation), the claimed row returned by the
+claim (no `get_execution` per child), and the writer's statements batched per group commit.
+A miss on a quiet machine is a regression in `ChildCommands.create_child` / `Journal.write`
+(engine/commands/children.py, engine/journal.py): check *transactions per child*."""
 
 THROUGHPUT = """\
 CPU-bound on the two cores: 16 executions × 500 steps on one worker at NORMAL cost

@@ -10,14 +10,21 @@ count: a waiting execution has no activation.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
+from engine.clock import Clock
+from engine.decision import Decision, ended_after, ended_in_error
 from engine.interrupts import (
     ActivationInterrupted,
     ActivationStopped,
     Interrupts,
     TimeLimitReached,
 )
+from store.base import Store
+from store.errors import LeaseLostError
+from store.events import ErrorInfo
+from store.model import Status
 
 DEFAULT_ACTIVATION_TIMEOUT = 3600.0
 
@@ -73,3 +80,22 @@ class Activation:
             self.interrupted_at = now
             kind: type[ActivationInterrupted] = TimeLimitReached if self.stop == TIMEOUT else ActivationStopped
             interrupts.interrupt(self.execution_id, kind)
+
+
+def end_past_limit(
+    act: Activation, decision: Decision, store: Store, clock: Clock, commit: Callable[[Decision], None]
+) -> None:
+    """Commit the end of ``act``, stopped past its time limit: ENDED_ERROR, with what it
+    recorded before (``decision``), or alone if it was stopped inside the engine's bookkeeping."""
+    message = act.time_limit_message(decision.line)
+    info = ErrorInfo("EngineException", message)
+    row = store.get_execution(act.execution_id)
+    if row is None:
+        return
+    seq = decision.events[-1].seq + 1 if decision.events else row.last_seq + 1
+    try:
+        commit(ended_in_error(seq, clock(), message, info, decision.output_value or {}, before=decision))
+    except LeaseLostError:  # interrupted inside the engine's bookkeeping: record the end alone
+        row = store.get_execution(act.execution_id)
+        if row is not None and row.fence == act.fence and row.status == Status.RUNNING:
+            commit(ended_after(row, clock(), message, info))

@@ -11,10 +11,16 @@ that sees its worker process die ends the executions it held that reached the li
 
 from __future__ import annotations
 
+import logging
 import signal
 
+from engine.errors import text_of
+from store.base import Store
+from store.errors import StoreError
 from store.events import ErrorInfo, Event, ExecutionEnded
 from store.model import Commit, ExecutionRow, Status
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 3
 
@@ -61,3 +67,17 @@ def give_up(row: ExecutionRow, message: str, now: float) -> Commit:
         row.id, row.fence, events=[Event(row.last_seq + 1, now, ended)], status=Status.ENDED_ERROR, message=message,
         release_lease=True,
     )
+
+
+def hand_back_failed(store: Store, owner: str, execution_id: str, fence: int, exc: BaseException) -> None:
+    """Something escaped the engine's error handling in an activation (an engine bug, or
+    something that got past the handler's): hand the execution back with a note, so
+    that the attempt counts towards ``max_attempts``."""
+    what = f"failed: {type(exc).__name__}: {text_of(exc)} escaped the engine's error handling"
+    log.error("execution %s: %s", execution_id, what, exc_info=not isinstance(exc, (SystemExit, KeyboardInterrupt)))
+    try:
+        row = store.get_execution(execution_id)
+        if row is not None and row.fence == fence and row.status == Status.RUNNING:
+            store.release_leases([(execution_id, fence)], note=note(row, owner, what))
+    except StoreError as failure:  # its lease expires instead; the next claim counts the attempt
+        log.error("execution %s: %s", execution_id, failure)

@@ -70,7 +70,7 @@ class Run:
     """One thread's activation of one execution: the lease it holds now, and what is
     left to do when its handler returns (a parked handler went through several)."""
 
-    __slots__ = ("execution_id", "failure", "fence", "replay_fence", "settled")
+    __slots__ = ("execution_id", "failure", "fence", "next", "replay_fence", "settled")
 
     def __init__(self, execution_id: str, fence: int) -> None:
         self.execution_id = execution_id
@@ -78,6 +78,7 @@ class Run:
         self.settled = False  # its decision is committed (or failed): nothing is left to commit
         self.failure: BaseException | None = None  # why committing the parked suspension failed
         self.replay_fence: int | None = None  # woken with this lease but stale: replay from the log
+        self.next: tuple[str, int] | None = None  # (id, fence) its last commit claimed: this thread runs it next
 
 
 class Parked:

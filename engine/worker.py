@@ -36,12 +36,12 @@ from typing import Any
 
 from engine import attempts, git_actions, schedules, warm
 from engine.activation import run_handler
-from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation
+from engine.activity import ABANDONED, CANCELLED, DEFAULT_ACTIVATION_TIMEOUT, TIMEOUT, Activation, end_past_limit
 from engine.change_listener import ChangeListener
 from engine.clock import Clock, system_clock
 from engine.connection_runner import run_connection
-from engine.decision import Decision, commit_of, ended_after, ended_in_error
-from engine.errors import error_info, text_of
+from engine.decision import Decision, commit_of, ended_after
+from engine.errors import error_info
 from engine.flows import FlowLoader, FlowLoadError
 from engine.interrupts import ActivationInterrupted, Interrupts
 from engine.live import StoreLive
@@ -103,6 +103,8 @@ class Worker:
         self._carriers = threading.Semaphore(concurrency)
         self._wakeup = threading.Condition()
         self._notified = True
+        self._starved = False  # the loop's last claim may have left runnable work for lack of a free slot
+        self._eager = False  # run() has a stop condition to check after every activation
         self._listener = ChangeListener(store, poll_interval, self._wakeup)
         self._running: dict[str, Activation] = {}
         self._suspect: str | None = None  # an execution whose last activation died: it runs alone
@@ -133,6 +135,7 @@ class Worker:
         (QUEUED, for any worker) and interrupts their handlers.
         """
         failures = 0
+        self._eager = until is not None or until_idle
         self._last_version = self._checked_version = -1
         self._last_renew = self._last_lease_check = self.clock()
         try:
@@ -209,12 +212,17 @@ class Worker:
         with self._wakeup:
             notified, self._notified = self._notified, False
             free = self._free()
-        due = self.store.next_wake_at()
-        if free > 0 and (notified or version != self._last_version or (due is not None and due <= now)):
-            claimed = self.store.claim(self.owner, free, self.lease_seconds, now)
-            self._last_version = version  # not before: a claim that failed (disk full) is tried again
-            for execution_id, fence in claimed:
-                self._start(execution_id, fence)
+        news = notified or version != self._last_version
+        due = None if news else self.store.next_wake_at()  # news: claim first, look at the timers after
+        if news or (due is not None and due <= now):
+            self._starved = free <= 0
+            if free > 0:
+                claimed = self.store.claim(self.owner, free, self.lease_seconds, now)
+                self._last_version = version  # not before: a claim that failed (disk full) is tried again
+                self._starved = len(claimed) >= free
+                self._start(claimed)
+        if news:
+            due = self.store.next_wake_at()
         self._watch(now, version)
         self.warm_cache.sweep(self.store.statuses, now)
         if now - self._last_renew > self.lease_seconds / 3:
@@ -256,19 +264,26 @@ class Worker:
         for act in running:
             act.watch(self._interrupts, now)
 
-    def _start(self, execution_id: str, fence: int) -> None:
-        parked = None if self._stopping else self.warm_cache.take(execution_id)
+    def _start(self, claimed: list[tuple[str, int]], then: Run | None = None) -> None:
+        """Run claimed executions, all counted as running before any starts (one that must
+        run alone waits for them all): a parked handler goes on, else the first is activated
+        on the thread of ``then`` once that activation is over, the others on pool threads."""
         with self._wakeup:
-            self._running[execution_id] = Activation(execution_id, fence, self.clock(), self.activation_timeout)
-        if parked is not None:  # its own thread goes on, or replays if the execution changed meanwhile
-            parked.wake(fence)
-            return
-        try:
-            self._pool.submit(self._activate, execution_id, fence)
-        except RuntimeError:  # shutting down: hand the execution back at once
-            with self._wakeup:
-                self._running.pop(execution_id, None)
-            self.store.release_leases([(execution_id, fence)])
+            for execution_id, fence in claimed:
+                self._running[execution_id] = Activation(execution_id, fence, self.clock(), self.activation_timeout)
+        for execution_id, fence in claimed:
+            parked = None if self._stopping else self.warm_cache.take(execution_id)
+            if parked is not None:  # its own thread goes on, or replays if the execution changed meanwhile
+                parked.wake(fence)
+            elif then is not None and then.next is None:  # no hand-off to another thread
+                then.next = (execution_id, fence)
+            else:
+                try:
+                    self._pool.submit(self._activate, execution_id, fence)
+                except RuntimeError:  # shutting down: hand the execution back at once
+                    with self._wakeup:
+                        self._running.pop(execution_id, None)
+                    self.store.release_leases([(execution_id, fence)])
 
     def _claim_request(self) -> Claim | None:
         """Offer the free slots to the next commit, which leases what it makes runnable."""
@@ -276,11 +291,10 @@ class Worker:
             free = self._free()
         return None if self._stopping or free <= 0 else Claim(self.owner, self.lease_seconds, free)
 
-    def _committed(self, result: CommitResult, events: list[Event]) -> None:
+    def _committed(self, result: CommitResult, events: list[Event], then: Run | None = None) -> None:
         if self.observer is not None:
             self.observer.committed(events)
-        for execution_id, fence in result.claimed:
-            self._start(execution_id, fence)
+        self._start(result.claimed, then)
         if len(result.claimed) < len(result.runnable):
             self.notify()
 
@@ -317,12 +331,16 @@ class Worker:
     def _activate(self, execution_id: str, fence: int) -> None:
         run: Run | None = Run(execution_id, fence)
         with self._carriers:
-            while run is not None:  # again when a handler parked here woke stale: replay it
+            while run is not None:
                 self._activate_once(run)
-                run = None if run.replay_fence is None else Run(execution_id, run.replay_fence)
+                if run.replay_fence is not None:  # a handler parked here woke stale: replay it
+                    run = Run(run.execution_id, run.replay_fence)
+                else:  # what its last commit claimed, if anything
+                    run = None if run.next is None else Run(*run.next)
 
     def _activate_once(self, run: Run) -> None:
         execution_id, began = run.execution_id, self.clock()
+        committed = False
         try:
             try:
                 with self._interrupts.running(execution_id):
@@ -337,7 +355,8 @@ class Worker:
             if decision.kind == "interrupted":
                 self._stopped(execution_id, fence, decision)
             else:
-                self._commit(execution_id, fence, decision)
+                self._commit(execution_id, fence, decision, run)
+                committed = decision.kind != "aborted"
                 if self.observer is not None:
                     self.observer.decided(decision, self.clock() - began)
         except LeaseLostError:
@@ -348,42 +367,29 @@ class Worker:
             log.error("execution %s: %s", execution_id, exc)
             self._hand_back(execution_id, run.fence)
         except BaseException as exc:  # an engine bug, or something that got past the handler's error handling
-            self._failed(execution_id, run.fence, exc)
+            attempts.hand_back_failed(self.store, self.owner, execution_id, run.fence, exc)
         finally:
             self._release_slot(execution_id, run.fence)
-            self.notify()
+            self._slot_freed(committed)
 
-    def _failed(self, execution_id: str, fence: int, exc: BaseException) -> None:
-        """Hand the execution back with a note: the attempt counts towards ``max_attempts``."""
-        what = f"failed: {type(exc).__name__}: {text_of(exc)} escaped the engine's error handling"
-        log.error("execution %s: %s", execution_id, what, exc_info=not isinstance(exc, (SystemExit, KeyboardInterrupt)))
-        try:
-            row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == Status.RUNNING:
-                self.store.release_leases([(execution_id, fence)], note=attempts.note(row, self.owner, what))
-        except StoreError as failure:  # its lease expires instead; the next claim counts the attempt
-            log.error("execution %s: %s", execution_id, failure)
+    def _slot_freed(self, committed: bool) -> None:
+        """An activation ended (or parked): wake the loop only if it has a reason to look
+        now. Its commit leased what it made runnable and the queued work its slot could
+        take (``Claim``), and the loop wakes itself for timers and expired leases; so
+        the loop is left alone unless its last claim left runnable work for lack of a free
+        slot, it must check whether to stop (``run(until=...)``), or the activation did not
+        commit (its lease may wait to be handed back). A woken loop would claim in a write
+        transaction while the execution this commit woke is about to go on."""
+        if not committed or self._starved or self._eager:
+            self.notify()
 
     def _stopped(self, execution_id: str, fence: int, decision: Decision) -> None:
         """The worker interrupted the activation: past its time limit it ends ENDED_ERROR
         (with what it recorded before); cancelled or abandoned it just stops."""
         with self._wakeup:
             act = self._running.get(execution_id)
-        if act is None or act.stop != TIMEOUT:
-            return
-        message = act.time_limit_message(decision.line)
-        info = ErrorInfo("EngineException", message)
-        row = self.store.get_execution(execution_id)
-        if row is None:
-            return
-        seq = decision.events[-1].seq + 1 if decision.events else row.last_seq + 1
-        end = ended_in_error(seq, self.clock(), message, info, decision.output_value or {}, before=decision)
-        try:
-            self._commit(execution_id, fence, end)
-        except LeaseLostError:  # interrupted inside the engine's bookkeeping: record the end alone
-            row = self.store.get_execution(execution_id)
-            if row is not None and row.fence == fence and row.status == Status.RUNNING:
-                self._commit(execution_id, fence, ended_after(row, self.clock(), message, info))
+        if act is not None and act.stop == TIMEOUT:
+            end_past_limit(act, decision, self.store, self.clock, functools.partial(self._commit, execution_id, fence))
 
     def _alone(self, execution_id: str, fence: int) -> bool:
         """Run this execution alone: its last activation died, perhaps taking its worker
@@ -464,7 +470,7 @@ class Worker:
             return False
         if self.observer is not None:
             self.observer.decided(decision, 0.0)
-        self.notify()  # its slot is free (``_commit``): look for work
+        self._slot_freed(True)
         return True
 
     def _hand_back(self, execution_id: str, fence: int) -> None:
@@ -473,7 +479,7 @@ class Worker:
         with self._wakeup:
             self._to_hand_back.append((execution_id, fence))
 
-    def _commit(self, execution_id: str, fence: int, decision: Decision) -> None:
+    def _commit(self, execution_id: str, fence: int, decision: Decision, then: Run | None = None) -> None:
         if decision.kind == "aborted":
             row = self.store.get_execution(execution_id)
             if row is not None and row.fence == fence and row.status == Status.RUNNING:  # a write failed, lease still held
@@ -483,7 +489,7 @@ class Worker:
         if decision.kind == "halt":
             log.error("%s", decision.message)
         commit = commit_of(decision, execution_id, fence, self._claim_request())
-        self._committed(self.store.commit(commit), commit.events)
+        self._committed(self.store.commit(commit), commit.events, then)
 
     def _release_slot(self, execution_id: str, fence: int) -> None:
         with self._wakeup:

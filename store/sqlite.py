@@ -147,9 +147,12 @@ class SqliteStore:
         return self._notices.wait(timeout, self._seen_commit)
 
     def _seen_commit(self) -> bool:
-        """Whether another connection committed since this thread last looked (True at the first look)."""
+        """Whether another connection committed since this thread last looked (True at the
+        first look). Asked of the writing connection, between writes: this store's own
+        commits do not count, so a worker's loop is not sent to claim after each of them."""
         self._watch.check()
-        version = int(self._reader.execute("PRAGMA data_version").fetchone()[0])
+        with self._write_lock.between_writes():
+            version = int(self._writer.execute("PRAGMA data_version").fetchone()[0])
         changed = version != getattr(self._local, "version", None)
         self._local.version = version
         return changed

@@ -14,6 +14,8 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from store.errors import StoreClosedError
 
@@ -51,6 +53,15 @@ class WriteLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._guard.release()
+
+    @contextmanager
+    def between_writes(self) -> Iterator[None]:
+        """Hold this process's writes off for the block: none is in flight meanwhile, so the
+        writing connection is idle and may be read from (raises ``StoreClosedError`` after ``close``)."""
+        with self._guard:
+            if self._closed:
+                raise StoreClosedError(f"the database was closed ({self.path}): this process is stopping")
+            yield
 
     def close(self) -> None:
         """Close the lock file once the write in flight (if any) is done; refuse later writes."""

@@ -447,10 +447,8 @@ class Worker:
             return ended_after(row, self.clock(), message, error_info(exc))
         except ValueError as exc:
             return ended_after(row, self.clock(), str(exc), error_info(exc))
-        live = StoreLive(
-            self.store, self.clock, execution_id, fence, self._claim_request, self._committed, self._secrets,
-            self._interrupts.shielded,
-        )
+        live = StoreLive(self.store, self.clock, execution_id, fence, self._claim_request, self._committed,
+                         self._secrets, self._interrupts.shielded)
         live.lease_seen(read_at, row.lease_expires)  # checked above: a first step body need not ask again
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
         ctx.journal.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs

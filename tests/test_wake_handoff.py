@@ -61,8 +61,6 @@ def ended(engine: Engine, *ids: str) -> Callable[[], bool]:
     return lambda: all(engine.get(i).ended for i in ids)
 
 
-@pytest.mark.sqlite_only("PostgreSQL sends NOTIFY for every commit that changes a status (store.postgres), "
-                         "and it reaches the committing worker's own listener too, so its loop looks again after each")
 @pytest.mark.parametrize("warm_cache", [0, 8], ids=["replayed", "parked"])
 def test_wakes_in_one_worker_leave_its_loop_asleep(flows: Engine, monkeypatch: pytest.MonkeyPatch, warm_cache: int) -> None:
     claims: list[Any] = []

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
-from store import control, flows, leases, pg_batch, pg_sql, reads, values
+from store import control, flows, invariants, leases, pg_batch, pg_sql, reads, values
 from store.attempts import HAND_BACK
 from store.dialect import PgConnection
 from store.errors import LeaseLostError, StoreClosedError, StoreError
@@ -141,8 +141,14 @@ class PostgresStore:
         )
 
     def check(self) -> list[str]:
-        """Problems of a PostgreSQL database are the server's to find (amcheck): none here."""
-        return []
+        """One line per broken invariant of the engine (``store.invariants``), read in one
+        snapshot while workers go on; the storage itself is the server's to check (amcheck)."""
+
+        def checked(conn: PgConnection) -> list[str]:
+            with conn.snapshot():
+                return invariants.problems(conn)
+
+        return self.read(checked)
 
     # -- flows -------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +51,7 @@ class ChangeListener:
         self._count = 0
         self._local = threading.local()
         self._stop = threading.Event()
+        self._waker, self._woken = socket.socketpair()  # close() writes to end the thread's select at once
         self._conn = self._listen()
         self._thread = threading.Thread(target=self._run, name="engine-pg-listen", daemon=True)
         self._thread.start()
@@ -73,7 +76,10 @@ class ChangeListener:
 
         while not self._stop.is_set():
             try:
-                for _ in self._conn.notifies(timeout=0.5):
+                select.select([self._conn.fileno(), self._woken], [], [])
+                if self._stop.is_set():
+                    return
+                for _ in self._conn.notifies(timeout=0):  # what arrived (one poll, no wait)
                     self._bump()
             except psycopg.Error as exc:
                 if self._stop.is_set():
@@ -111,6 +117,10 @@ class ChangeListener:
                 now = time.monotonic()
 
     def close(self) -> None:
+        """Stop the thread (at once: it is woken) and close the listening connection."""
         self._stop.set()
+        self._waker.send(b"x")
         self._thread.join(2)
         self._conn.close()
+        self._waker.close()
+        self._woken.close()

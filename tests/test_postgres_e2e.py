@@ -45,8 +45,15 @@ def handler(system, this, inputs):
 
 @pytest.fixture
 def db_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    """A fresh PostgreSQL database for this test (with the engine's tables), dropped afterwards."""
     with fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def empty_db_url() -> Iterator[str]:
+    """A fresh PostgreSQL database without the engine's tables, dropped afterwards."""
+    with fresh_postgres(empty=True) as url:
         yield url
 
 
@@ -206,8 +213,8 @@ def test_the_cli_prints_the_same_shapes_on_both_stores(run_cli, db_url, tmp_path
     assert on_postgres["replay"] == (0, "consistent:")
 
 
-def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, db_url):
-    procs = [subprocess.Popen(engine_argv("ls", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, empty_db_url):
+    procs = [subprocess.Popen(engine_argv("ls", "--json", db=empty_db_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
     outcomes = [(proc.wait(timeout=120), proc.stderr.read()) for proc in procs]
     assert outcomes == [(0, "")] * 4

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from store.errors import StoreClosedError
+
 log = logging.getLogger(__name__)
 
 #: The channel every change is announced on.
@@ -37,7 +39,8 @@ def sweep_seconds() -> float:
 
 
 class ChangeListener:
-    """Counts the notifications of ``CHANNEL`` in a background thread.
+    """Counts the notifications of ``CHANNEL`` in a background thread, started when first
+    asked (a process that only reads, as most commands do, opens no listening connection).
 
     Args:
         connect: opens a new autocommit psycopg connection (raises ``StoreError``).
@@ -52,13 +55,25 @@ class ChangeListener:
         self._local = threading.local()
         self._stop = threading.Event()
         self._waker, self._woken = socket.socketpair()  # close() writes to end the thread's select at once
-        self._conn = self._listen()
-        self._thread = threading.Thread(target=self._run, name="engine-pg-listen", daemon=True)
-        self._thread.start()
+        self._conn: Any = None
+        self._thread: threading.Thread | None = None
+
+    def _started(self) -> None:
+        """Listen from now on (opening the connection and the thread once)."""
+        with self._cond:
+            if self._thread is not None:
+                return
+            if self._stop.is_set():
+                raise StoreClosedError("the database was closed before waiting for changes: this process is stopping")
+            self._conn = self._listen()
+            self._thread = threading.Thread(target=self._run, name="engine-pg-listen", daemon=True)
+            self._thread.start()
 
     @property
     def count(self) -> int:
-        """Notifications (and re-opened connections) seen so far."""
+        """Notifications (and re-opened connections) seen so far (listening from the first look)."""
+        if self._thread is None:
+            self._started()
         return self._count
 
     def _listen(self) -> Any:
@@ -101,6 +116,8 @@ class ChangeListener:
     def wait_for_change(self, timeout: float) -> bool:
         """Whether a change was announced since this thread last asked (the first call of
         a thread, and every ``sweep`` seconds, say True), waiting up to ``timeout`` s."""
+        if self._thread is None:
+            self._started()
         now = time.monotonic()
         deadline = now + timeout
         with self._cond:
@@ -118,9 +135,11 @@ class ChangeListener:
 
     def close(self) -> None:
         """Stop the thread (at once: it is woken) and close the listening connection."""
-        self._stop.set()
+        with self._cond:
+            self._stop.set()
         self._waker.send(b"x")
-        self._thread.join(2)
-        self._conn.close()
+        if self._thread is not None:
+            self._thread.join(2)
+            self._conn.close()
         self._waker.close()
         self._woken.close()

@@ -100,7 +100,8 @@ class PostgresStore:
                 f"cannot create the engine's tables in database {self.path}: {reason}; "
                 "let the user of --db create tables in it (GRANT CREATE), or create them once as its owner"
             ) from exc
-        self._writer = PgConnection(raw)
+        self._idle.append(PgConnection(raw))  # the first reader; the writer is opened by the first write
+        self._writer: PgConnection | None = None
         self._listener = ChangeListener(self._connect, sweep_seconds())
         self._wake_cache: tuple[int, float, float | None] | None = None  # (listener count, when, value)
         self._group = GroupCommit(self._apply_batch)
@@ -119,7 +120,8 @@ class PostgresStore:
         self._listener.close()
         with self._lock:  # first: waits for a write in flight, refuses later ones
             self._closed = True
-            self._writer.raw.close()
+            if self._writer is not None:
+                self._writer.raw.close()
         with self._pool_lock:
             self._closing = True
             idle, self._idle = self._idle, []
@@ -377,18 +379,19 @@ class PostgresStore:
             if self._closed:
                 raise StoreClosedError(f"the database was closed before this write ({self.path}): this process is stopping")
             try:
-                if self._writer.raw.closed:
+                if self._writer is None or self._writer.raw.closed:
                     self._writer = PgConnection(self._connect())
-                return self._apply(items)
+                return self._apply(self._writer, items)
             except psycopg.OperationalError as exc:
-                self._writer.raw.close()  # opened anew by the next write
+                if self._writer is not None:
+                    self._writer.raw.close()  # opened anew by the next write
                 raise connection_error(self.url, exc, "write to", "Nothing from this write was recorded.") from exc
             except psycopg.Error as exc:  # refused by the server (a full disk, a read-only replica...)
                 reason = " ".join(str(exc).split())
                 raise StoreError(f"cannot write to database {self.path}: {reason}. Nothing from this write was "
                                  "recorded; see the server's log") from exc
 
-    def _apply(self, items: Sequence[Any]) -> list[Any]:
+    def _apply(self, conn: PgConnection, items: Sequence[Any]) -> list[Any]:
         """One transaction for ``items``. A batch of plain step commits goes first without
         a wait per commit (``store.pg_batch``); refused by the server as a whole (one
         commit's row refused, say), it runs again commit by commit, each error its own."""
@@ -397,20 +400,20 @@ class PostgresStore:
         fast = pg_batch.plain(items)
         if fast and len(items) > 1:
             try:
-                return self._transaction(items, fast)
+                return self._transaction(conn, items, fast)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error:
                 fast = False
-        return self._transaction(items, fast)
+        return self._transaction(conn, items, fast)
 
-    def _transaction(self, items: Sequence[Any], fast: bool) -> list[Any]:
+    def _transaction(self, conn: PgConnection, items: Sequence[Any], fast: bool) -> list[Any]:
         """One transaction for ``items``, in pipeline mode: statements whose results are
         not read (inserts, updates, savepoints) travel with the next one that is, so a
         step's commit costs a few round trips, and a batch of many shares one COMMIT."""
         import psycopg
 
-        conn, raw = self._writer, self._writer.raw
+        raw = conn.raw
         several, notify, results = len(items) > 1, False, []
         refused = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, psycopg.IntegrityError)
         try:

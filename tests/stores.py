@@ -2,7 +2,8 @@
 
 ``ENGINE_TEST_STORE=postgres`` with ``ENGINE_TEST_POSTGRES_DSN=postgresql://user@host:port/db``
 (a server where the tests may create databases) gives every test that touches storage a fresh
-database on that server, ``engine_test_<random>``, dropped at teardown. Tests reach this module
+database on that server, ``engine_test_<random>``, holding the engine's empty tables (a copy of
+the session's template, made ahead: see ``Databases``), dropped after teardown. Tests reach this module
 only through conftest's ``db_url`` / ``make_db`` fixtures (and ``fresh_database`` for module-wide
 servers), so nothing else in ``tests/`` knows which store it runs on. Import with
 ``from stores import ...``: ``tests/`` is on ``sys.path``.
@@ -134,7 +135,8 @@ class Databases:
                 self._finish()
                 self._dsn, self._template = dsn, _template(dsn)
             assert self._template is not None
-            made = self._next.result() if self._next is not None else _create(dsn, self._template)
+            ahead, self._next = self._next, None  # one that failed is not handed out twice
+            made = ahead.result() if ahead is not None else _create(dsn, self._template)
             self._next = self._work.submit(_create, dsn, self._template)
             return made
 
@@ -158,12 +160,13 @@ class Databases:
         self.settle()
 
     def _finish(self) -> None:
-        if self._dsn is None or self._template is None:
-            return
-        if self._next is not None:
-            _drop(self._dsn, self._next.result())
-        _drop(self._dsn, self._template)
+        dsn, template, ahead = self._dsn, self._template, self._next
         self._dsn = self._template = self._next = None
+        if dsn is None or template is None:
+            return
+        if ahead is not None and ahead.exception() is None:
+            _drop(dsn, ahead.result())
+        _drop(dsn, template)
 
 
 #: The one ``Databases`` of this test process.

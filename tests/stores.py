@@ -110,20 +110,24 @@ class Databases:
 
     ``CREATE DATABASE`` copies a whole template (7 MB of catalogs) and the engine's schema
     takes dozens of statements more: about half a second a test, most of it the server's
-    work. So the schema is made once, in a template database of this session
-    (``engine_test_template_<random>``, which nobody else connects to, as ``CREATE
-    DATABASE ... TEMPLATE`` requires), each test's database is a copy of it made in a
-    background thread while the test before runs, and databases are dropped in that
-    thread too. ``finish`` waits for all of it and drops the template (at the end of the
-    session: conftest's ``pytest_sessionfinish``).
+    work, and ``DROP DATABASE`` waits for a checkpoint of the whole server. So the schema
+    is made once, in a template database of this session (``engine_test_template_<random>``,
+    which nobody else connects to, as ``CREATE DATABASE ... TEMPLATE`` requires); a
+    background thread keeps ``AHEAD`` copies of it ready while tests run, and another
+    drops the databases of the tests that ended. ``finish`` waits for both and drops the
+    template (at the end of the session: conftest's ``pytest_sessionfinish``).
     """
+
+    #: Databases made ahead of the tests that will take them.
+    AHEAD = 2
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+        self._making = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases-make")
+        self._dropping = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases-drop")
         self._dsn: str | None = None
         self._template: str | None = None
-        self._next: Future[str] | None = None
+        self._ahead: list[Future[str]] = []
         self._pending: list[Future[None]] = []
 
     def take(self, dsn: str, empty: bool) -> str:
@@ -135,16 +139,15 @@ class Databases:
                 self._finish()
                 self._dsn, self._template = dsn, _template(dsn)
             assert self._template is not None
-            ahead, self._next = self._next, None  # one that failed is not handed out twice
-            made = ahead.result() if ahead is not None else _create(dsn, self._template)
-            self._next = self._work.submit(_create, dsn, self._template)
-            return made
+            while len(self._ahead) < self.AHEAD + 1:
+                self._ahead.append(self._making.submit(_create, dsn, self._template))
+            return self._ahead.pop(0).result()  # one that failed is not handed out twice
 
     def drop(self, dsn: str, database: str) -> None:
         """Drop ``database`` in the background (``settle`` waits for it)."""
         with self._lock:
             self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
-            self._pending.append(self._work.submit(_drop, dsn, database))
+            self._pending.append(self._dropping.submit(_drop, dsn, database))
 
     def settle(self) -> None:
         """Wait until every database dropped so far is gone; raise the first drop's error."""
@@ -160,12 +163,13 @@ class Databases:
         self.settle()
 
     def _finish(self) -> None:
-        dsn, template, ahead = self._dsn, self._template, self._next
-        self._dsn = self._template = self._next = None
+        dsn, template, ahead = self._dsn, self._template, self._ahead
+        self._dsn, self._template, self._ahead = None, None, []
         if dsn is None or template is None:
             return
-        if ahead is not None and ahead.exception() is None:
-            _drop(dsn, ahead.result())
+        for made in ahead:
+            if made.exception() is None:
+                _drop(dsn, made.result())
         _drop(dsn, template)
 
 

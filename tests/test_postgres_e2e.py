@@ -224,6 +224,24 @@ def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, em
         proc.stderr.close()
 
 
+def test_a_store_opens_a_connection_to_write_or_listen_only_when_it_does(db_url):
+    """A command that only reads (``engine ls``) costs one connection, not three."""
+    from store.model import SettingWrite
+    from store.open import open_store
+
+    store = open_store(db_url)
+    sessions = lambda: store.read(lambda conn: conn.execute(  # noqa: E731
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()").fetchone()[0])
+    try:
+        assert sessions() == 1  # the reader asking
+        store.save_setting(SettingWrite("s", 1))
+        assert sessions() == 2  # and the writer
+        assert store.wait_for_change(0)
+        assert sessions() == 3  # and the listener
+    finally:
+        store.close()
+
+
 def test_connections_cut_by_the_server_fail_one_operation_in_one_line_then_recover(db_url):
     from store.errors import StoreError
     from store.model import SettingWrite

@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from benchmarks import cost
-from benchmarks.harness import BENCHMARK_ORDER, BENCHMARKS, Context, Contribution, Row
+from benchmarks.harness import BENCHMARK_ORDER, BENCHMARKS, COST, Context, Contribution, Row
 from benchmarks.report import (
     engine_commit,
     load_average,
@@ -107,7 +107,10 @@ def main(argv: list[str]) -> int:
     if engine_commit() != commit_at_start:
         ctx.note(f"the engine's code changed during this run ({commit_at_start} at the start, "
                  f"{engine_commit()} at the end): the figures mix both; run again")
-    goals = targets_table(tables)
+    kept = cost.kept_section(RESULTS.read_text()) if RESULTS.exists() else ""
+    counted = cost.rows(kept)  # instructions, read from the last `cost` run: no run here
+    judged = {**tables, COST: counted} if counted else tables
+    goals = targets_table(judged)
     if goals:
         print(f"\n## Targets\n\n{goals}\n", flush=True)
     if failures:
@@ -116,8 +119,7 @@ def main(argv: list[str]) -> int:
     if not args.no_write:
         command = " ".join(["python -m benchmarks", *argv])
         contributions = {name: [c for n, c in plan if n == name] for name in tables}
-        kept = cost.kept_section(RESULTS.read_text()) if RESULTS.exists() else ""
-        text = results_markdown(command, tmp, tables, contributions, ctx.notes, (load_at_start, load_average()))
+        text = results_markdown(command, tmp, judged, contributions, ctx.notes, (load_at_start, load_average()))
         RESULTS.write_text(cost.with_section(text, kept) if kept else text)
         print(f"wrote {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
     return 0

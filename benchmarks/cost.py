@@ -25,7 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.harness import COST, Row
+
 REPO = Path(__file__).resolve().parent.parent
+#: The commit issue 15 was filed at: its targets are ratios to it.
+BASELINE = "78d0967"
 WORKLOAD = Path(__file__).resolve().with_name("cost_workload.py")
 RESULTS = Path(__file__).resolve().with_name("RESULTS.md")
 #: Where the instructions go and what was tried (written by hand), kept in the section.
@@ -192,6 +196,24 @@ def kept_section(text: str) -> str:
     """The cost section of ``text`` (for the full run to keep), or ''."""
     start, end = text.find(BEGIN), text.find(END)
     return text[start:end + len(END)] if start >= 0 and end > start else ""
+
+
+def rows(text: str) -> list[Row]:
+    """Rows for the Targets table from a cost section measured ``--against`` :data:`BASELINE`:
+    per shape, the baseline's instructions per unit divided by this tree's (benchmark
+    ``cost``, subject ``engine``, metric ``instructions per <shape>, 78d0967 ÷ this``)."""
+    lines = [[c.strip() for c in line.strip().strip("|").split("|")]
+             for line in kept_section(text).splitlines() if line.startswith("|")]
+    if not lines or len(lines[0]) != 4 or lines[0][1] != BASELINE:
+        return []
+    found = []
+    for _, unit in SHAPES:
+        line = next((cells for cells in lines if cells[0] == unit), None)
+        if line is not None:
+            ratio = float(line[3].lstrip("×"))
+            found.append(Row(COST, "engine", "n/a", f"instructions per {unit.split(' (')[0]}, "
+                             f"{BASELINE} ÷ this", "×", ratio, ratio, ratio, 1))
+    return found
 
 
 def main(argv: list[str]) -> int:

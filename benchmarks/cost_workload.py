@@ -45,13 +45,16 @@ def handler(system, this, inputs):
 QUIET = {"concurrency": 1, "poll_interval": 3600.0, "lease_seconds": 36000.0}
 
 #: Housekeeping that runs on a wall-clock cadence (looking whether the database file was
-#: replaced, for due schedules, for cancelled executions) would count more instructions
-#: the slower the run under callgrind goes: these intervals are made long for the run.
+#: replaced, for due schedules, for cancelled executions; asking the store whether the lease
+#: still holds before a step body when the last commit is more than ``TRUSTED_FOR`` old,
+#: which natively is almost never and under callgrind's ~50× slowdown often) would count
+#: more instructions the slower the run goes: these intervals are made long for the run.
 #: (module, constant) pairs; one a commit does not have is left alone.
 CADENCES = (
     ("store.dbfiles", "INTERVAL"),
     ("engine.schedules", "CHECK_EVERY"),
     ("engine.worker", "LEASE_CHECK_EVERY"),
+    ("engine.live", "TRUSTED_FOR"),
 )
 
 

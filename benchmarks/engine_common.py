@@ -77,6 +77,14 @@ def spawn_recover(db: Path | str, sync: str, marks: Path, **options: Any) -> tup
     return spawned, run_proc("recover", db, sync, marks, **options)
 
 
+def bare_start_ms() -> float:
+    """ms from spawning ``python -c "import engine"`` (an empty package), with the same
+    interpreter, directory and environment as the engine processes, to its exit."""
+    spawned = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import engine"], cwd=REPO, env=_env(None), check=True)
+    return (time.perf_counter() - spawned) * 1e3
+
+
 def spawn_cli_worker(db: Path, sync: str, marks: Path) -> float:
     """Run ``engine worker --until-idle`` on ``db`` to its exit; time.time() before the spawn."""
     argv = [*engine_command(), "--db", str(db), "--synchronous", sync, "worker",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks.engine_common import (
     GROUP,
+    bare_start_ms,
     levels,
     parked,
     row,
@@ -24,6 +25,10 @@ from benchmarks.engine_proc import read_marks
 from benchmarks.harness import Context, Row, copy_db, register
 from benchmarks.raw_sqlite import COMMIT, SCAN
 
+#: The row of a bare interpreter start, the restart target's base.
+BARE_START = 'bare start: spawn → exit of `python -c "import engine"`'
+#: The restart rows' K: the targets read these rows, at --tiny too.
+RESTART_K = 1000
 #: The timer the replayed execution parks on: due soon after the crash, so a fresh
 #: worker claims it the moment it starts.
 REPLAY_DELAY = 0.2
@@ -77,12 +82,14 @@ def engine_replay(ctx: Context) -> list[Row]:
     step K within each run index, µs per recorded step, load and decode included (ratio:
     one raw row of the range scan). *restart* runs from just before the parent
     benchmark process spawns the recover process (interpreter start and imports
-    included) to the handler's first line past its timer, at K = 1,000; *restart via
+    included) to the handler's first line past its timer, at K = 1,000; *bare start* is
+    the same interpreter, spawned the same way, running `python -c "import engine"` (an
+    empty package) to its exit, and *restart ÷ (bare start + slope × 1,000)* divides each
+    run's restart by that run's bare start plus its slope times 1,000; *restart via
     `engine worker`* is the same span for the console script a user would run
     (`engine --db PATH worker --until-idle --concurrency 1`), which also imports click
     and the CLI."""
-    ks = [5, 50] if ctx.tiny else [10, 100, 1000, 10_000]
-    restart_k = 1000 if 1000 in ks else max(ks)
+    ks = [10, RESTART_K] if ctx.tiny else [10, 100, RESTART_K, 10_000]
     rows = []
     for sync in levels(ctx):
         directory = ctx.scratch(f"engine-replay-{sync}")
@@ -94,8 +101,9 @@ def engine_replay(ctx: Context) -> list[Row]:
                 due = float(next(ln for ln in lines if ln.startswith("DUE ")).split()[1])
             time.sleep(max(0.0, due - time.time()) + 0.01)
             runs[k] = _recover_runs(ctx, crashed, sync, f"k{k}")
-            if k == restart_k:
+            if k == RESTART_K:
                 cli = _cli_restarts(ctx, crashed, sync, f"k{k}")
+                bare = [bare_start_ms() for _ in range(ctx.runs)]
         low, high = min(ks), max(ks)
         for k in (low, high):
             rows.append(row("replay", sync, f"dispatch: start → entered, K={k}", "ms",
@@ -107,9 +115,13 @@ def engine_replay(ctx: Context) -> list[Row]:
                   for i in range(ctx.runs)]
         rows.append(row("replay", sync, "slope per recorded step", "µs", slopes,
                         ctx.reference(SCAN, "n/a")))
-        rows.append(row("replay", sync, f"restart: spawn → past its wait, K={restart_k}", "ms",
-                        [(r["resumed"] - r["spawned"]) * 1e3 for r in runs[restart_k]]))
-        rows.append(row("replay", sync, f"restart via `engine worker`, K={restart_k}", "ms", cli))
+        restarts = [(r["resumed"] - r["spawned"]) * 1e3 for r in runs[RESTART_K]]
+        rows.append(row("replay", sync, f"restart: spawn → past its wait, K={RESTART_K}", "ms", restarts))
+        rows.append(row("replay", sync, BARE_START, "ms", bare))
+        # slope µs per step × RESTART_K steps / 1,000 = ms
+        rows.append(row("replay", sync, f"restart ÷ (bare start + slope × {RESTART_K:,})", "×",
+                        [r / (b + s * RESTART_K / 1e3) for r, b, s in zip(restarts, bare, slopes, strict=True)]))
+        rows.append(row("replay", sync, f"restart via `engine worker`, K={RESTART_K}", "ms", cli))
     return rows
 
 

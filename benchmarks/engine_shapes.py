@@ -1,6 +1,6 @@
 """The engine's rows: recording, throughput and fan-out here; replay and restart in
-``engine_recovery``, wake-up and idle scale in ``engine_wake``; the targets in
-``engine_targets``. Importing this module registers them all.
+``engine_recovery``, wake-up and idle scale in ``engine_wake``, one-step executions against
+the baseline commit in ``engine_short``; the targets in ``engine_targets``. Importing this module registers them all.
 
 Each shape runs at the engine's default durability (synchronous=FULL) and at NORMAL, in
 fresh processes (``benchmarks/engine_proc.py``) on a database in the scratch directory.
@@ -8,7 +8,7 @@ fresh processes (``benchmarks/engine_proc.py``) on a database in the scratch dir
 
 from __future__ import annotations
 
-from benchmarks import engine_recovery, engine_targets, engine_wake  # noqa: F401  (registration)
+from benchmarks import engine_recovery, engine_short, engine_targets, engine_wake  # noqa: F401  (registration)
 from benchmarks.engine_common import GROUP, LEVELS, per_second, row, run_proc
 from benchmarks.harness import Context, Row, register
 from benchmarks.raw_sqlite import BATCH, COMMIT
@@ -62,7 +62,7 @@ def engine_children(ctx: Context) -> list[Row]:
     commit); DBOS's row is the same shape."""
     # The tree limit counts the parent: 10,000 children would be refused at the last one.
     largest = min(10_000, MAX_TREE_EXECUTIONS - 1)
-    sizes = [ctx.size(200, 200, 10)] + ([largest] if not (ctx.quick or ctx.tiny) else [])
+    sizes = [200] + ([largest] if not (ctx.quick or ctx.tiny) else [])
     rows = []
     for sync in LEVELS:
         for size in sizes:

@@ -1,4 +1,5 @@
-"""The engine's performance targets, read from rows of the same run (FULL: the default).
+"""The engine's performance targets, read from rows of the same run (FULL, the default,
+unless a target names NORMAL).
 
 Each target names the row it reads; ``if_missed`` is what RESULTS.md prints under the
 Targets table when a run misses it: the profile evidence and what would close the gap.
@@ -10,25 +11,29 @@ profiled the same way through ``python -m benchmarks.engine_proc COMMAND ...``.
 
 from __future__ import annotations
 
-from benchmarks.harness import target
+from benchmarks.cost import BASELINE
+from benchmarks.engine_recovery import RESTART_K
+from benchmarks.engine_short import METRIC as SHORT_METRIC
+from benchmarks.engine_short import RATIO_SUBJECT
+from benchmarks.engine_wake import RAW_COMMIT
+from benchmarks.harness import COST, target
+from benchmarks.raw_sqlite import SUBJECT as RAW
 
 FULL = "FULL"
+NORMAL = "NORMAL"
 
 RECORD = """\
-A step commit runs 7 statements (`BEGIN IMMEDIATE`, `SAVEPOINT unit`, `SELECT fence, status,
-pause_requested`, `UPDATE executions SET last_seq`, `INSERT INTO events`, `RELEASE`, `COMMIT`)
-where the raw limit runs 3, and it writes ~2.2 WAL frames (the events leaf and the executions
-row) where the raw commit writes ~1.7. Per step at NORMAL: ~32 µs CPU, of which SQL ~22 µs
-(the same statements replayed without the engine: 21.9 µs vs 14.4 µs for the raw commit) and
-Python ~10 µs; at FULL the fsync adds ~60–70 µs of kernel CPU and its latency. The ratio then
-mostly follows the disk: compare the run's min–max. Would close it: (1) fold the fence check
-into the append, `UPDATE executions SET last_seq=? WHERE id=? AND last_seq=? AND fence=? AND
-status='RUNNING' RETURNING pause_requested` (store/writes.py `apply_commit` + `_append`: one
-statement fewer); (2) in `SqliteStore._apply_batch` (store/sqlite.py) skip `SAVEPOINT`/`RELEASE`
-when the batch holds one unit (roll back the transaction instead): −1.5 µs CPU per step;
-(3) stop updating `executions.last_seq` per step (derive it from `max(seq)` of the events
-primary key, which already refuses a duplicate seq) so a step writes one page, like the raw
-commit."""
+A step commit runs 4 statements (`BEGIN IMMEDIATE`, one fenced `UPDATE executions SET
+last_seq .. RETURNING` that checks the lease, the event `INSERT`, `COMMIT`; SQLite trace
+callback, 1,000 steps: 4.04 per step) where the raw limit runs 3, and it dirties two pages
+(the events leaf and the executions row) where the raw commit dirties one. At FULL the
+fsync is most of both spans, so the ratio follows the disk: compare the run's min–max and
+the load in the header. CPU per step single-threaded at NORMAL was 65–75 µs on 2026-11-30
+under load 6–14 (thread CPU: the activation thread 56–57 µs, the worker loop 5–6, the rest
+4–6), ~31 µs on a quiet machine. Would close it: stop updating `executions.last_seq` per
+step (derive it from the events primary key, which already refuses a duplicate seq, and
+check the fence with a read the writer holds), so a step writes one page like the raw
+commit; see CPU_STEP for the Python."""
 
 DISPATCH = """\
 Worker start → handler entered, timed with monkeypatched timestamps in a recover process
@@ -44,19 +49,19 @@ commit syncs the WAL frames before it; (2) open the main thread's reader in
 `Worker.__init__` (engine/worker.py)."""
 
 RESTART = """\
-Spawn → past the wait at K=1,000 is interpreter start (~15–20 ms, of which ~9 ms is the
-editable install's import finder run by `site`) + imports (`import engine.api` ~95 ms quiet,
-up to ~200 ms under load: `python -X importtime -c 'import engine.api'`) + Engine() (~2 ms) +
-dispatch and replay (~8 ms). Of the imports, `engine.connectors` is ~50–65 ms:
-`engine/connectors/registry.py` imports every built-in connector at import time (`rest` →
-http.client + ssl, `smtp` → smtplib + email, `command`/`git` → subprocess, `postgres`,
-`sqlite`) and `importlib.metadata` (→ email.*) for plugins; it is reached from `engine.api`,
-`engine.worker` → `engine.connection_runner`, and `engine.commands.messages`. A worker whose flows make
-no connection needs none of it. Would close it: make `_BUILTINS` map names to
-`"module:Class"` strings imported in `get_connector`, and import `importlib.metadata` inside
-`_plugins()`. Measured with a stand-in registry of that shape: `import engine.api` 95 → 65 ms
-(median of 5), so the row drops by ~30 ms; what is left is msgspec (~13 ms), the store
-(~14 ms) and the engine's own modules. `engine worker` adds click and the CLI (~30 ms more)."""
+Spawn → past the wait at K=1,000 is interpreter start (the *bare start* row: ~20 ms
+quiet) + imports + Engine() (~2 ms) + dispatch and replay (~8 ms; the slope × 1,000 is
+~1.7 ms), so the target allows ~30 ms and the imports are the gap. Until commit "A process
+on SQLite no longer imports psycopg" every process imported psycopg (and asyncio with it)
+at start, through `store.dialect.INTEGRITY_ERRORS`: `python -X importtime -c 'import
+engine.api'` 213 ms → 99 ms, wall 0.29–0.39 s → 0.12 s under load on 2026-11-30; a test
+now keeps psycopg out of a SQLite worker. What is left of `import engine.api` (~99 ms
+under load, `-X importtime`): `engine.worker` ~54 ms (of which `engine.git_actions` →
+`engine.git_sync` ~24 ms, croniter ~12 ms via `engine.schedules`), `engine.connectors`
+~29 ms (msgspec ~20 ms is needed anyway). Would close it: import croniter inside
+`engine.schedules`' functions and the git sync modules only when a project has a git
+origin, and make `engine/connectors/registry.py` map names to `"module:Class"` strings
+imported in `get_connector` (measured earlier with a stand-in: −30 ms)."""
 
 WAKE_MESSAGE = """\
 The notice itself is not where the time goes. A datagram from the answering process reaches a
@@ -89,6 +94,68 @@ the `dependencies` edge once (both `_append` and `_register_wait` insert it); an
 re-activation: a parked parent's row and decoded log kept in memory would remove ~0.1–0.15
 ms, allowed only with a switch that every test suite can turn off (STYLE 15)."""
 
+CPU_STEP = """\
+Instructions (`python -m benchmarks cost`, noise-free): 211k per durable step, of which
+the 4 SQL statements are ~107k (`sqlite3_step` ~75k, the sqlite3 module's statement cache,
+binding and GIL hand-offs ~32k; a bare loop of the same 4 statements costs 86–91k) and
+Python ~105k: ~1,300 bytecodes in ~45 calls from `this.step` down through `StepCommands`,
+`Journal`, `StoreLive`, `GroupCommit`, `SqliteStore._apply_batch` and `apply_commit`. The
+largest single Python item is the argument digest (`arguments.step_arguments`: canonical
+msgpack + blake2b + repr per argument, ~15% of a step's time under cProfile with a
+thread clock), then the caller-line frame walk, the interrupt shield, the write lock (two
+`flock` calls per transaction) and the group commit's locks. CPU time moves far more than
+instructions here: 65–75 µs per step single-threaded under load 6–14 on 2026-11-30, ~31 µs
+on a quiet machine; with 16 executions the threads also contend for the GIL. Tried in this
+issue: trusting the lease the activation's row read found (one read fewer per activation,
+none per step) and a cheaper secret-name check of recorded arguments: 215k → 211k per step
+together (runs differ by ~1%). Would close it: ≤ 40 µs needs ~2× fewer instructions per step — skipping layers the
+design keeps (flow_api → command group → journal → live backend → group commit → store)
+for a plain step: e.g. a step whose commit is uncontended written straight from the
+journal to a prepared statement pair, and a digest cached per (function, argument types)
+where the value is a plain scalar."""
+
+THROUGHPUT_NORMAL = """\
+At NORMAL no fsync is shared: the raw commit (~29 µs quiet) is itself CPU-bound, so 1×
+means a whole engine step — 4 statements where the raw loop runs 3, plus the engine's
+Python — costs no more than a bare `INSERT` + `COMMIT` in a tight loop. Measured
+2026-11-30 (load 6–14): 16 executions on one worker made 6–8k steps/s at NORMAL with 1.4–2.2
+steps per transaction (group commit batches stay small when commits are fast) and 60–92 µs
+of CPU per step across both cores; the `--tiny` run gave ×0.11–0.13 the single-commit rate.
+Would close it: CPU per step well under the raw commit's (see CPU_STEP), or a group commit
+that holds its batch open at NORMAL for followers (more steps per transaction, at some
+latency) — neither tried."""
+
+SHORT = """\
+A one-step execution is claim, two reads (the row, the log), replay, the step's commit
+and the end commit. Statements per execution (SQLite trace callback, 1,000 executions,
+concurrency 16): 78d0967 21.2 statements in 1.31 write transactions, now 13.3 in 0.88 (the
+ending commit leases the next queued execution, no savepoints for a batch of one, the
+fence check folded into the append; in this issue: no lease read before the first step
+body — the activation's row read just checked it — and the end's append, fence check and
+status in one UPDATE). Instructions per short execution 1.34M → 1.09M (×1.23). But the
+engine's Python per execution did not shrink with the SQL: at concurrency 16 and NORMAL
+both commits measured the same CPU per execution in the same minutes (78d0967 325–362 µs,
+now 280–396 µs; at concurrency 1 78d0967 510 µs, now 399 µs; FULL 967 vs 678 µs), and a
+quick probe of this row (3 runs, load ~10) gave 0.78× (0.47–2.43×) where the target asks 4×. Where the time goes (cProfile, thread
+clock, concurrency 1): the two commits through the group commit ~43% of the activation
+thread (SQL ~20% of all), the worker loop's tick ~13% (its claims, the next-wake
+`SELECT min(t)`, Condition hand-offs: ~13 lock enter/exit per execution), row and log
+reads ~9%, building the replay context and its five command groups ~4%, the argument
+digest ~4%. Would close it: run the next claimed execution on the thread that ended the
+last one (no pool submit and queue hand-off per execution), read the row and the log in
+one statement, build the command groups lazily, and commit a one-step handler's end
+without a second transaction when nothing ran after its step (needs a design decision:
+today the step's result is durable before the handler goes on)."""
+
+INSTRUCTIONS = """\
+Counted by `python -m benchmarks cost --against 78d0967` (callgrind, steps N=500, short
+N=300) on 2026-11-30 at fb7b5d2: 341.2k → 217.3k instructions per durable step (×1.57) and
+1.34M → 1.09M per short execution (×1.23); the same code counted 211–218k per step in
+separate runs that day, so runs differ by ~3%, not the 1% the method says. The SQL of a step is at its floor for one transaction per
+step (~107k of the 211k: a bare loop of the same statements costs 86–91k), so ×3 (≤ 114k)
+would need the Python part below ~10k instructions — about 1/10 of today's layers; see
+CPU_STEP and benchmarks/cost_notes.md for where they go."""
+
 CHILDREN = """\
 Since commit d5c8c34 a child's `ChildCreated` event and row wait for the parent's next
 commit (flushed before a step, a wait, a sleep, a read, `.run()`, at the end, or every 256
@@ -105,29 +172,42 @@ the run's min–max and the load average in the header), or a regression in
 child*."""
 
 THROUGHPUT = """\
-CPU-bound on one core: ~55–65 µs CPU per durable step at FULL with 16 executions, ~33–42 µs
-at NORMAL whatever the concurrency (1, 4 or 16 executions give 19–25k steps/s at NORMAL).
-Timing the group commit's batches at FULL (monkeypatched `_apply_batch`, 16 × 1,000 steps):
-~1,300 transactions of 8.4 steps each, ~230 µs from entering the batch to issuing `COMMIT`,
-~210 µs in `COMMIT` (the fsync), ~80 µs between transactions; the writer is busy 86% of the
-time. The pre-COMMIT part grows ~28 µs per step in the batch (32 executions: 15.9 steps,
-440 µs; 64: 30 steps, 890 µs → 16.5k steps/s), far more than the ~5 µs of SQL per step
-measured alone: the leader shares the GIL with the handler threads, and sqlite3 releases it
-around every statement. Tried by monkeypatching, each without a change beyond the run-to-run
-noise (~±10%): a bare lock instead of `threading.Event` for group-commit tickets; no
-savepoints and the fence check folded into the `last_seq` UPDATE (2 statements per step
-instead of 5); batch-level statements (one fence SELECT, one `executemany` UPDATE, one
-`executemany` INSERT per batch); `sys.setswitchinterval(0.0002)`; two `engine worker`
-processes (worse: 12.5k vs 15.5k steps/s, the second process waits on SQLite's lock). The
-single-commit rate is ~4.5–6k/s, so 5× needs ≤ ~35–40 µs CPU per durable step at FULL,
-fsync included. What would close it is less Python per step, not less SQL: the engine-side
-Python between the handler's `this.step` and the store (`Execution.step` →
-`ReplayContext.step`/`_commit` → `StoreLive.commit` → `Commit` → `GroupCommit.submit`, the
-`_claim_request`/`_committed` locks, `values.roundtrip` + `revive` of the result,
-`caller_line`'s frame walk) is ~10 µs per step single-threaded, and each step costs two
-thread hand-offs under load (submit → leader → waiter); activations on one thread
-(an event loop instead of a thread per activation) would remove the hand-offs."""
+CPU-bound on the two cores: 16 executions × 500 steps on one worker at NORMAL cost
+60–92 µs of process CPU per step on 2026-11-30 (load 6–14; 1, 4 and 16 executions: 60–76,
+63–92, 65–84 µs), 1.4–2.2 steps per transaction at NORMAL and ~8 at FULL. At FULL the
+fsync is shared by ~8 steps, so 5× the single-commit rate (≤ 35–45 µs per step on this
+disk) needs less CPU per step, not fewer syncs: see CPU_STEP. Tried before (monkeypatched,
+no change beyond ±10% noise): a bare lock for group-commit tickets, batch-level statements,
+`sys.setswitchinterval(0.0002)`, two worker processes (worse: they wait on SQLite's lock).
+The group commit's leader shares the GIL with the handler threads, and sqlite3 releases
+the GIL around every statement: each step pays two thread hand-offs under load (submit →
+leader → waiter). Would close it: activations on one thread (an event loop instead of a
+thread per activation) so that no hand-off is needed, and fewer Python layers per step."""
 
+# Issue 15's targets first, then the older ones that still hold.
+target("CPU per durable step ≤ 40 µs at NORMAL (16 executions)", "throughput", "engine",
+       NORMAL, "CPU per step", 40, if_missed=CPU_STEP)
+target("throughput: durable steps/s at NORMAL ≥ 1× the single-commit rate", "throughput",
+       "engine", NORMAL, "durable steps/s", 1, at_least=True, on_ratio=True,
+       if_missed=THROUGHPUT_NORMAL)
+target("throughput: durable steps/s at FULL ≥ 5× the single-commit rate", "throughput",
+       "engine", FULL, "durable steps/s", 5, at_least=True, on_ratio=True, if_missed=THROUGHPUT)
+target(f"one-step executions/s, one worker ≥ 4× {BASELINE}'s (same run)", "throughput",
+       RATIO_SUBJECT, FULL, SHORT_METRIC, 4, at_least=True, if_missed=SHORT)
+target("wake, one process: p50 ≤ 1.5× one raw FULL commit (between the message trials)", "wake",
+       "engine, one process", FULL, "p50: child's last line → parent", 1.5, on_ratio=True,
+       per=("wake", RAW, FULL, RAW_COMMIT), if_missed=WAKE_ONE)
+target("wake, message from another process: p50 ≤ 2× one raw FULL commit (between its trials)", "wake",
+       "engine, message from another process", FULL, "p50: answerer's last line → parent", 2,
+       on_ratio=True, if_missed=WAKE_MESSAGE)
+target("idle: worker CPU < 1 ms/s (0.1% of a core), N=10,000", "idle", "engine", FULL,
+       "N=10,000: worker CPU while idle", 1)
+target(f"restart, K=1,000: spawn → past its wait ≤ 1.5× (bare start + replay slope × 1,000)",
+       "replay", "engine", FULL, f"restart ÷ (bare start + slope × {RESTART_K:,})", 1.5,
+       if_missed=RESTART)
+target(f"instructions per durable step ≥ 3× fewer than {BASELINE}", COST, "engine", "n/a",
+       f"instructions per durable step, {BASELINE} ÷ this", 3, at_least=True, if_missed=INSTRUCTIONS,
+       absent=f"see `python -m benchmarks cost --against {BASELINE}`")
 target("record: per step ≤ 1.3× one raw WAL commit", "record", "engine", FULL, "per step",
        1.3, on_ratio=True, if_missed=RECORD)
 target("record: this.log ≤ 10 µs per call", "record", "engine", FULL, "this.log per call", 10)
@@ -136,19 +216,10 @@ target("replay: slope ≤ 5 µs per recorded event", "replay", "engine", FULL,
 target("replay: dispatch, worker start → handler entered ≤ 5 ms", "replay", "engine", FULL,
        "dispatch: start → entered, K=10", 5, if_missed=DISPATCH)
 target("restart: process spawn → past its wait, K=1,000 ≤ 150 ms", "replay", "engine", FULL,
-       "restart: spawn → past its wait, K=1000", 150, if_missed=RESTART)
-target("wake, one process: p50 ≤ 0.5 ms", "wake", "engine, one process", FULL,
-       "p50: child's last line → parent", 0.5, if_missed=WAKE_ONE)
+       f"restart: spawn → past its wait, K={RESTART_K}", 150)
 target("wake, two processes: p50 ≤ 10 ms (child on the other worker)", "wake",
        "engine, child on another process", FULL, "p50: child's last line → parent", 10)
-target("wake, message from another process: p50 ≤ 2× one raw FULL commit (between its trials)", "wake",
-       "engine, message from another process", FULL, "p50: answerer's last line → parent", 2,
-       on_ratio=True, if_missed=WAKE_MESSAGE)
 target("children: parent + 200 children ≤ 0.1 s", "children", "engine", FULL,
        "200 children, total", 100, if_missed=CHILDREN)
-target("throughput: ≥ 5× the single-commit rate", "throughput", "engine", FULL,
-       "durable steps/s", 5, at_least=True, on_ratio=True, if_missed=THROUGHPUT)
-target("idle: worker CPU < 1 ms/s (0.1% of a core), N=10,000", "idle", "engine", FULL,
-       "N=10,000: worker CPU while idle", 1)
 target("idle: RSS independent of the number waiting (≤ ×1.1)", "idle", "engine", FULL,
        "RSS ratio, larger N / smaller N", 1.1)

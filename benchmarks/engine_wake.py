@@ -208,7 +208,8 @@ def engine_idle(ctx: Context) -> list[Row]:
     for 10 s (quick 3 s): CPU is ms per second of wall time (1 ms/s = 0.1% of a core). *RSS ratio*
     divides the larger N's RSS samples by the smaller N's median: independence of the
     number waiting shows as ×1."""
-    sizes = [100, 1000] if ctx.tiny else [1000, 10_000] if ctx.quick else [10_000, 100_000]
+    # --tiny measures N=10,000 too: the idle target reads it
+    sizes = [1000, 10_000] if ctx.tiny or ctx.quick else [10_000, 100_000]
     seconds = 2 if ctx.tiny else 3 if ctx.quick else 10
     settle = 1.0 if ctx.tiny or ctx.quick else 2.0
     db = ctx.scratch("engine-idle") / "engine.db"

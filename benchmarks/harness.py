@@ -205,6 +205,10 @@ class Target:
         on_ratio: Compare ``row.ratio`` instead of ``row.median``.
         if_missed: Markdown printed under the table when the target is missed: why, with
             profile evidence, and what would close it.
+        per: (benchmark, subject, durability, metric) of another row of the same run to
+            divide the median by, when the row itself carries no ratio to it.
+        absent: What the Targets table says when ``benchmark`` was not measured in this
+            run (e.g. where to find it); empty: the target is left out.
     """
 
     label: str
@@ -216,6 +220,8 @@ class Target:
     at_least: bool = False
     on_ratio: bool = False
     if_missed: str = ""
+    per: tuple[str, str, str, str] | None = None
+    absent: str = ""
 
     def find(self, rows: list[Row]) -> Row | None:
         """The row this target reads, if it was measured."""
@@ -226,8 +232,19 @@ class Target:
                 return row
         return None
 
+    def judged(self, row: Row, tables: dict[str, list[Row]]) -> Row:
+        """``row``, carrying its ratio to the ``per`` row when one is named and measured."""
+        if self.per is None:
+            return row
+        benchmark, subject, durability, metric = self.per
+        for other in tables.get(benchmark, []):
+            if (other.subject, other.durability, other.metric) == (subject, durability, metric):
+                return row.against(other)
+        return replace(row, ratio=None, ratio_to=None)
+
     def met(self, row: Row) -> bool | None:
-        """Whether ``row`` meets the target; None when the ratio it needs is missing."""
+        """Whether ``row`` (see :meth:`judged`) meets the target; None when the ratio it
+        needs is missing."""
         value = row.ratio if self.on_ratio else row.median
         if value is None:
             return None
@@ -238,14 +255,19 @@ class Target:
 TARGETS: list[Target] = []
 
 
+#: Rows read from the ``cost`` section of RESULTS.md (``python -m benchmarks cost``), not run here.
+COST = "cost"
+
+
 def target(label: str, benchmark: str, subject: str, durability: str, metric: str,
            bound: float, *, at_least: bool = False, on_ratio: bool = False,
-           if_missed: str = "") -> Target:
+           if_missed: str = "", per: tuple[str, str, str, str] | None = None,
+           absent: str = "") -> Target:
     """Register a :class:`Target`; returns it."""
-    if benchmark not in BENCHMARK_ORDER:
+    if benchmark not in (*BENCHMARK_ORDER, COST):
         raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {BENCHMARK_ORDER}")
     goal = Target(label, benchmark, subject, durability, metric, bound, at_least, on_ratio,
-                  if_missed)
+                  if_missed, per, absent)
     TARGETS.append(goal)
     return goal
 

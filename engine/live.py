@@ -67,11 +67,16 @@ class StoreLive:
         except StoreError as exc:  # not the flow's business: stop, and run again from the log later
             log.error("%s Execution %s runs again from its log when its lease expires.", exc, self.execution_id)
             raise ActivationAborted(str(exc)) from None
-        if result.lease_expires is not None:
-            self._verified_at, self._held_until = sent, result.lease_expires
+        self.lease_seen(sent, result.lease_expires)
         self.committed(result, events)
         if result.status == Status.PAUSED:  # `engine pause` took effect at this commit
             raise ActivationAborted(f"execution {self.execution_id} was paused")
+
+    def lease_seen(self, at: float, expires: float | None) -> None:
+        """The store answered at ``at`` (or later) that this activation holds the lease,
+        running until ``expires``: a commit's answer, or the row its activation read."""
+        if expires is not None:
+            self._verified_at, self._held_until = at, expires
 
     def check_lease(self) -> None:
         """Stop the activation unless this worker still holds the lease: a step body about

@@ -405,6 +405,7 @@ class Worker:
     def activate(self, execution_id: str, fence: int, run: Run | None = None) -> Decision:
         """Replay and run the handler of a claimed execution; returns its decision. With
         ``run``, the handler may park at its waits and go on in this call (``engine.warm``)."""
+        read_at = self.clock()
         row = self.store.get_execution(execution_id)
         if row is None:
             raise LeaseLostError(f"execution {execution_id} vanished")
@@ -444,6 +445,7 @@ class Worker:
             self.store, self.clock, execution_id, fence, self._claim_request, self._committed, self._secrets,
             self._interrupts.shielded,
         )
+        live.lease_seen(read_at, row.lease_expires)  # checked above: a first step body need not ask again
         ctx = ReplayContext(row, history, module_globals=flow.module_globals, flow_file=flow.filename, live=live)
         ctx.journal.next_seq = events[-1].seq + 1  # markers left out of the replay keep their seqs
         if run is not None and self.warm_cache.size:  # dict.get: atomic, no lock needed

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from store.dialect import INTEGRITY_ERRORS, Conn
+from store.dialect import Conn, integrity_errors
 from store.base import Store
 from store.git_actions import GitSource, SyncOutcome, decode_outcome, encode_outcome, source_columns, source_of
 from store.open import as_sql
@@ -98,7 +98,7 @@ class AccessStore:
             try:
                 conn.execute(f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                              (name, flow, digest, time.time(), *source_columns(git)))
-            except INTEGRITY_ERRORS:
+            except integrity_errors():
                 raise NameTakenError(name) from None
 
         self.store.transaction(write)  # a NameTakenError raised by write undoes it

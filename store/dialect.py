@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -41,16 +42,12 @@ class Conn(Protocol):
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Cursor: ...
 
 
-def _integrity_errors() -> tuple[type[Exception], ...]:
-    try:
-        import psycopg
-    except ImportError:  # the postgres extra is not installed: only SQLite can raise
-        return (sqlite3.IntegrityError,)
-    return (sqlite3.IntegrityError, psycopg.IntegrityError)
-
-
-#: A row refused for a duplicate key (or another constraint), on either backend.
-INTEGRITY_ERRORS = _integrity_errors()
+def integrity_errors() -> tuple[type[Exception], ...]:
+    """A row refused for a duplicate key (or another constraint), on either backend: for
+    ``except integrity_errors():``. psycopg's error counts once psycopg was imported (by a
+    PostgreSQL store); a process that never opened one does not pay for importing it."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.IntegrityError,) if psycopg is None else (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\?(\d*)|%")
 _OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.IGNORECASE)

@@ -7,6 +7,8 @@ statement reads (and locks, ``FOR UPDATE``, in id order) the rows of every execu
 batch first, with the clock; each commit's fenced append is then answered from those rows,
 which no other transaction can change until this one ends, and the move is sent without
 waiting. Anything else in the batch (a status, a wait, a child...) takes the ordinary path.
+A transaction of one commit (an end, a wait, a child...) reads its row the same way: its
+fenced append is its first statement on that row, so nothing before it can change it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ def plain(items: Sequence[Any]) -> bool:
         and c.wake_at is None
         for c in items
     )
+
+
+def answerable(items: Sequence[Any]) -> bool:
+    """Whether the fenced appends of ``items`` can be answered from rows read first: a
+    batch of plain step commits, or one commit that appends events under a lease."""
+    if len(items) == 1:
+        c = items[0]
+        return type(c) is Commit and c.fence is not None and bool(c.events)
+    return plain(items)
 
 
 class _Answer:

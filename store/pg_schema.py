@@ -3,7 +3,8 @@ PostgreSQL's types, the full-text index as a ``tsvector`` table, and the version
 
 Creation and migration run under a transaction-scoped advisory lock, so that several
 processes starting at once on a new database create it once: the others wait, then
-see the version it wrote.
+see the version it wrote. The functions (``FUNCTIONS``) are created the same way, also
+in a database of the current version made before they existed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,39 @@ _SEARCH_DDL = (
 )
 
 
+#: ``store.writes._wake_waiters`` in one round trip: ``target`` ended (``failed`` 1 if it
+#: failed) at ``woken_at``; counts it for every waiter, ends the waits now satisfied and makes
+#: their waiters QUEUED, returning those. The same statements, in the same order.
+WAKE_WAITERS = """\
+CREATE OR REPLACE FUNCTION engine_wake_waiters(target TEXT, target_failed BIGINT, woken_at DOUBLE PRECISION)
+RETURNS SETOF TEXT LANGUAGE plpgsql AS $fn$
+DECLARE
+    waiters TEXT[];
+    waiter TEXT COLLATE "C";
+    w RECORD;
+BEGIN
+    WITH gone AS (DELETE FROM wait_targets WHERE target_id = target COLLATE "C" RETURNING waiter_id)
+    SELECT array_agg(waiter_id) INTO waiters FROM gone;
+    FOREACH waiter IN ARRAY coalesce(waiters, '{}') LOOP
+        UPDATE waits SET ended = ended + 1, failed = failed + target_failed WHERE waiter_id = waiter
+            RETURNING needed, ended, failed, wake_on_failure INTO w;
+        CONTINUE WHEN NOT FOUND;
+        IF w.ended >= w.needed OR (w.wake_on_failure <> 0 AND w.failed <> 0) THEN
+            DELETE FROM waits WHERE waiter_id = waiter;
+            DELETE FROM wait_targets WHERE waiter_id = waiter;
+            UPDATE executions SET status = 'QUEUED', wake_at = woken_at WHERE id = waiter AND status = 'WAITING';
+            IF FOUND THEN
+                RETURN NEXT waiter;
+            END IF;
+        END IF;
+    END LOOP;
+END
+$fn$"""
+
+#: The functions the store calls, each with the signature that tells whether it exists.
+FUNCTIONS = (("engine_wake_waiters(text,bigint,double precision)", WAKE_WAITERS),)
+
+
 def _pg_types(sql: str) -> str:
     for pattern, replacement in _TYPES:
         sql = re.sub(pattern, replacement, sql)
@@ -47,12 +81,14 @@ def ensure_schema(conn: Any, where: str) -> None:
     once: ``ADD COLUMN IF NOT EXISTS``); new tables come from the DDL after them.
     """
     found = _version(conn)
-    if found == SCHEMA_VERSION:
+    if found == SCHEMA_VERSION and _has_functions(conn):
         return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         found = _version(conn)  # another process may have created it meanwhile
         if found == SCHEMA_VERSION:
+            if not _has_functions(conn):
+                _create_functions(conn)
             return
         if found is not None and found > SCHEMA_VERSION:
             raise SchemaError(
@@ -64,8 +100,20 @@ def ensure_schema(conn: Any, where: str) -> None:
                 conn.execute(f"ALTER TABLE IF EXISTS {table} ADD COLUMN IF NOT EXISTS {_pg_types(column)}")
         for statement in ddl():
             conn.execute(statement)
+        _create_functions(conn)
         conn.execute("DELETE FROM engine_schema")
         conn.execute("INSERT INTO engine_schema VALUES (%s)", (SCHEMA_VERSION,))
+
+
+def _has_functions(conn: Any) -> bool:
+    signatures = [signature for signature, _ in FUNCTIONS]
+    row = conn.execute("SELECT bool_and(to_regprocedure(s) IS NOT NULL) FROM unnest(%s::text[]) s", (signatures,)).fetchone()
+    return bool(row[0])
+
+
+def _create_functions(conn: Any) -> None:
+    for _, sql in FUNCTIONS:
+        conn.execute(sql)
 
 
 def _version(conn: Any) -> int | None:

@@ -16,14 +16,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
-import msgspec
-
-from store import control, flows, invariants, leases, pg_batch, pg_sql, reads, values
+from store import control, flows, invariants, leases, pg_sql, pg_transaction, reads, values
 from store.attempts import HAND_BACK
 from store.dialect import PgConnection
-from store.errors import LeaseLostError, StoreClosedError, StoreError
+from store.errors import StoreClosedError, StoreError
 from store.events import Event, ExecutionControlled
-from store.faults import fault_point
 from store.group_commit import GroupCommit
 from store.messages import answer_message, select_connectors, select_messages, write_connector
 from store.model import (
@@ -37,25 +34,17 @@ from store.model import (
     SettingWrite,
     source_version,
 )
-from store.pg_listen import CHANNEL, ChangeListener, sweep_seconds
+from store.pg_held import HeldLeases
+from store.pg_listen import ChangeListener, sweep_seconds
 from store.pg_schema import ensure_schema
 from store.pg_url import connection_error, without_password
 from store.queries import compile_filter
 from store.schema import SchemaError
-from store.writes import EXECUTION_COLUMNS, apply_commit, insert_execution, waiting_on, write_setting
+from store.writes import EXECUTION_COLUMNS, insert_execution, waiting_on, write_setting
 
 T = TypeVar("T")
 
 __all__ = ["PostgresStore"]
-
-
-class _Unit:
-    """A write of a store module, and whether it announces a change (NOTIFY)."""
-
-    __slots__ = ("fn", "notify")
-
-    def __init__(self, fn: Callable[[PgConnection], Any], notify: bool) -> None:
-        self.fn, self.notify = fn, notify
 
 
 class PostgresStore:
@@ -105,6 +94,7 @@ class PostgresStore:
         self._listener = ChangeListener(self._connect, sweep_seconds())
         self._wake_cache: tuple[int, float, float | None] | None = None  # (listener count, when, value)
         self._group = GroupCommit(self._apply_batch)
+        self._held = HeldLeases()
 
     # -- connections -------------------------------------------------------------
 
@@ -278,22 +268,34 @@ class PostgresStore:
     def claim(self, owner: str, limit: int, lease_seconds: float, now: float) -> list[tuple[str, int]]:
         """Lease up to ``limit`` runnable executions (``store.pg_sql.CLAIM``)."""
         self._wake_cache = None
-        rows = self.transaction(
-            lambda conn: conn.execute(pg_sql.CLAIM, (owner, conn.now + lease_seconds, limit, conn.now)).fetchall(),
+        rows, db_now = self.transaction(
+            lambda conn: (conn.execute(pg_sql.CLAIM, (owner, conn.now + lease_seconds, limit, conn.now)).fetchall(),
+                          conn.now),
             notify=False,
         )
-        return [(r[0], r[1]) for r in rows]
+        claimed = [(r[0], r[1]) for r in rows]
+        self._held.took(claimed, db_now + lease_seconds, db_now)
+        return claimed
 
     def renew_leases(self, held: Sequence[tuple[str, int]], lease_seconds: float, now: float) -> list[str]:
         if not held:
             return []
         self._wake_cache = None
-        return self.transaction(lambda conn: leases.renew(conn, held, conn.now + lease_seconds), notify=False)
+        lost, db_now = self.transaction(lambda conn: (leases.renew(conn, held, conn.now + lease_seconds), conn.now),
+                                        notify=False)
+        self._held.forget(lost)
+        self._held.took([h for h in held if h[0] not in lost], db_now + lease_seconds, db_now)
+        return lost
 
     def lease_held(self, execution_id: str, fence: int, now: float) -> bool:
+        """Answered from the leases this store wrote while they run long enough
+        (``store.pg_held``), else by the database."""
+        if self._held.holds(execution_id, fence):
+            return True
         return self._one(pg_sql.LEASE_HELD, (execution_id, fence)) is not None
 
     def release_leases(self, leases: Sequence[tuple[str, int]], note: str | None = None) -> None:
+        self._held.forget(eid for eid, _ in leases)
         self.transaction(lambda conn: conn.executemany(HAND_BACK, [(note, eid, fence, conn.now) for eid, fence in leases]))
 
     # -- writes --------------------------------------------------------------------
@@ -303,6 +305,10 @@ class PostgresStore:
 
     def commit(self, commit: Commit) -> CommitResult:
         result: CommitResult = self._group.submit(commit)
+        if commit.release_lease or result.status is not None:
+            self._held.forget([commit.execution_id])
+        elif commit.fence is not None and result.lease_expires is not None:
+            self._held.found(commit.execution_id, commit.fence, result.lease_expires)
         return result
 
     def start_execution(self, execution_id: str, now: float) -> str:
@@ -333,7 +339,7 @@ class PostgresStore:
         transaction announces a change to every listening worker. ``conn.now`` is the
         database's clock. A ``LeaseLostError``, ``ValueError`` or integrity error raised
         by ``fn`` undoes only ``fn``'s changes."""
-        return cast(T, self._group.submit(_Unit(fn, notify)))
+        return cast(T, self._group.submit(pg_transaction.Unit(fn, notify)))
 
     def read(self, fn: Callable[[PgConnection], T]) -> T:
         """Run ``fn(conn)`` on an idle reading connection (for store modules only). As
@@ -381,7 +387,7 @@ class PostgresStore:
             try:
                 if self._writer is None or self._writer.raw.closed:
                     self._writer = PgConnection(self._connect())
-                return self._apply(self._writer, items)
+                return pg_transaction.apply(self._writer, items)
             except psycopg.OperationalError as exc:
                 if self._writer is not None:
                     self._writer.raw.close()  # opened anew by the next write
@@ -390,105 +396,6 @@ class PostgresStore:
                 reason = " ".join(str(exc).split())
                 raise StoreError(f"cannot write to database {self.path}: {reason}. Nothing from this write was "
                                  "recorded; see the server's log") from exc
-
-    def _apply(self, conn: PgConnection, items: Sequence[Any]) -> list[Any]:
-        """One transaction for ``items``. A batch of plain step commits goes first without
-        a wait per commit (``store.pg_batch``); refused by the server as a whole (one
-        commit's row refused, say), it runs again commit by commit, each error its own."""
-        import psycopg
-
-        fast = pg_batch.plain(items)
-        if fast and len(items) > 1:
-            try:
-                return self._transaction(conn, items, fast)
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error:
-                fast = False
-        return self._transaction(conn, items, fast)
-
-    def _transaction(self, conn: PgConnection, items: Sequence[Any], fast: bool) -> list[Any]:
-        """One transaction for ``items``, in pipeline mode: statements whose results are
-        not read (inserts, updates, savepoints) travel with the next one that is, so a
-        step's commit costs a few round trips, and a batch of many shares one COMMIT."""
-        import psycopg
-
-        raw = conn.raw
-        several, notify, results = len(items) > 1, False, []
-        refused = (LeaseLostError, msgspec.EncodeError, TypeError, ValueError, psycopg.IntegrityError)
-        try:
-            with raw.pipeline() as pipe:
-                conn.pipeline = pipe
-                raw.execute("BEGIN")
-                clock = raw.execute(f"SELECT {pg_sql.DB_NOW}")
-                if fast:  # read with the clock, in the same round trip
-                    conn.known = pg_batch.KnownRows(raw, [c.execution_id for c in items])
-                conn.now = float(clock.fetchone()[0])
-                skew = conn.now - time.time()
-                for item in items:
-                    if several:
-                        raw.execute("SAVEPOINT unit")
-                    try:
-                        result, announce = self._unit(conn, item, skew)
-                        if several and not fast:
-                            pipe.sync()  # an error of this unit is raised here, not in the next one
-                    except refused as exc:
-                        if not several:
-                            raise
-                        raw.execute("ROLLBACK TO SAVEPOINT unit")
-                        result, announce = exc, False
-                    if several:
-                        raw.execute("RELEASE SAVEPOINT unit")
-                    results.append(result)
-                    notify = notify or announce
-                fault_point("commit.before")
-                if notify:
-                    raw.execute(f"NOTIFY {CHANNEL}")
-                raw.execute("COMMIT")
-            fault_point("commit.after")
-        except refused as exc:
-            self._rollback(raw)
-            if several:
-                raise
-            return [exc]
-        except BaseException:
-            self._rollback(raw)
-            raise
-        finally:
-            conn.pipeline = conn.known = None
-        return results
-
-    @staticmethod
-    def _unit(conn: PgConnection, item: Any, skew: float) -> tuple[Any, bool]:
-        """Apply one commit or store-module write; returns its result and whether it
-        announces a change (it made work runnable or changed a status). Commits, the hot
-        path, pipeline their statements; store-module writes see each error at once."""
-        if isinstance(item, Commit):
-            result = apply_commit(conn, _on_db_clock(item, skew), conn.now)
-            return result, bool(result.runnable) or result.status is not None
-        conn.eager = True
-        try:
-            return item.fn(conn), item.notify
-        finally:
-            conn.eager = False
-
-    @staticmethod
-    def _rollback(raw: Any) -> None:
-        import psycopg
-
-        if not raw.closed and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            raw.execute("ROLLBACK")
-
-
-def _on_db_clock(commit: Commit, skew: float) -> Commit:
-    """``commit`` with its due times (computed on the worker's clock) on the database's."""
-    if commit.wake_at is None and (commit.wait is None or commit.wait.deadline is None):
-        return commit
-    wait = commit.wait
-    if wait is not None and wait.deadline is not None:
-        wait = msgspec.structs.replace(wait, deadline=wait.deadline + skew)
-    wake_at = None if commit.wake_at is None else commit.wake_at + skew
-    return msgspec.structs.replace(commit, wake_at=wake_at, wait=wait)
 
 
 def _password(url: str) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from store.dialect import INTEGRITY_ERRORS, Conn
+from store.dialect import Conn, integrity_errors
 from store import values
 from store.git_actions import GitSource, SyncOutcome, decode_outcome, encode_outcome, source_columns, source_of
 from store.model import NewExecution
@@ -85,7 +85,7 @@ class ScheduleStore:
                     row.name, row.uid, row.flow, row.cron, row.timezone, values.encode(row.input_value), row.catch_up,
                     int(row.paused), row.next_slot, row.last_slot, row.last_execution, row.created_at,
                     *source_columns(row.git), None))
-            except INTEGRITY_ERRORS:
+            except integrity_errors():
                 raise ScheduleExistsError(row.name) from None
 
         self.store.transaction(write)  # a ScheduleExistsError raised by write undoes it
@@ -144,7 +144,7 @@ class ScheduleStore:
 
         try:
             return self.store.transaction(write)
-        except INTEGRITY_ERRORS:
+        except integrity_errors():
             return False
 
     def take_slot(self, name: str, slot: int, next_slot: int, taken: int | None) -> bool:

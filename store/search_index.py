@@ -30,12 +30,12 @@ def _text(event: Event) -> str:
 
 
 #: The kinds of event ``_text`` finds words in.
-_WITH_TEXT = frozenset({LogRecorded, MessageSent, ExecutionEnded, CommandFailed})
+WITH_TEXT = frozenset({LogRecorded, MessageSent, ExecutionEnded, CommandFailed})
 
 
 def index_events(conn: Conn, execution_id: str, events: Iterable[Event]) -> None:
     """Add the text of ``events`` to the index (inside the commit that records them)."""
-    rows = [(execution_id, text) for e in events if type(e.body) in _WITH_TEXT and (text := _text(e)).strip()]
+    rows = [(execution_id, text) for e in events if type(e.body) in WITH_TEXT and (text := _text(e)).strip()]
     if rows:
         conn.executemany("INSERT INTO search_text (execution_id, text) VALUES (?, ?)", rows)
 

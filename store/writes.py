@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from store.dialect import Conn, share_lock
+from store.dialect import Conn, PgConnection, share_lock
 from store import values
 from store.errors import LeaseLostError
 from store.events import (
@@ -124,15 +124,23 @@ def _fenced_append(conn: Conn, c: Commit, result: CommitResult) -> bool:
             _insert_events(conn, eid, events)
             result.lease_expires = row[1]
             return bool(row[0])
+    pause_requested, result.lease_expires = _leased_row(conn, c)
+    return pause_requested
+
+
+def _leased_row(conn: Conn, c: Commit) -> tuple[bool, float | None]:
+    """(pause requested, lease expiry) of ``c``'s execution when its writer holds the lease
+    and ``c`` has no events; else the ``LeaseLostError`` that says why the fenced statement
+    found no row."""
+    eid = c.execution_id
     row = conn.execute(
         "SELECT fence, status, pause_requested, lease_expires FROM executions WHERE id = ?", (eid,)
     ).fetchone()
     if row is None or row[0] != c.fence or row[1] != "RUNNING":
         raise LeaseLostError(f"execution {eid} was claimed by another worker or cancelled")
-    if events:  # the lease holds, so the log moved on under it
-        raise LeaseLostError(f"execution {eid}: log moved on before seq {events[0].seq}")
-    result.lease_expires = row[3]
-    return bool(row[2])
+    if c.events:  # the lease holds, so the log moved on under it
+        raise LeaseLostError(f"execution {eid}: log moved on before seq {c.events[0].seq}")
+    return bool(row[2]), row[3]
 
 
 def apply_commit(conn: Conn, c: Commit, now: float, claim_queued: ClaimQueued | None = None) -> CommitResult:
@@ -142,7 +150,15 @@ def apply_commit(conn: Conn, c: Commit, now: float, claim_queued: ClaimQueued | 
     committing worker's next work in the same transaction (``Claim``)."""
     eid = c.execution_id
     result = CommitResult()
-    if c.fence is not None:
+    output = UNSET if c.output_value is UNSET else values.encode(c.output_value)
+    status = c.status
+    # A decision (end, timer) of an activation that appends events and touches no other
+    # execution's status: its fence check, its append and its status are one statement.
+    folded = (c.fence is not None and bool(c.events) and status is not None and c.wait is None
+              and c.wait_message is None and not c.cancel)
+    if folded and status is not None:
+        pause_requested = _fenced_decision(conn, c, status, output, now)
+    elif c.fence is not None:
         pause_requested = _fenced_append(conn, c, result)
     else:
         pause_requested = False
@@ -168,15 +184,16 @@ def apply_commit(conn: Conn, c: Commit, now: float, claim_queued: ClaimQueued | 
         conn.execute("UPDATE executions SET project = ? WHERE id = ?", (project, target))
     for target in c.cancel:
         _cancel_tree(conn, target, now, result)
-    status = c.status
-    output = UNSET if c.output_value is UNSET else values.encode(c.output_value)
     if c.wait is not None:
         status = _register_wait(conn, eid, c.wait, now)
     elif c.wait_message is not None and conn.execute(
         f"SELECT status FROM messages WHERE id = ?{share_lock(conn)}", (c.wait_message,)
     ).fetchone() == ("answered",):
         status = "QUEUED"  # answered while the handler was deciding to wait
-    if status is not None:
+    if folded and status is not None:
+        _status_set(conn, eid, status, now, result)
+        result.status = status
+    elif status is not None:
         _set_status(conn, eid, status, c.message, c.wake_at, now, result, output)
         result.status = status
     else:
@@ -215,22 +232,54 @@ _SET_STATUS_ONLY = _SET_STATUS.format("")
 _SET_STATUS_AND_OUTPUT = _SET_STATUS.format(", output_value = ?")
 
 
+#: ``_fenced_append`` and ``_set_status`` in one statement, for a decision that needs no other read.
+_FENCED_DECISION = (
+    "UPDATE executions SET last_seq = ?, status = ?, message = coalesce(?, message), wake_at = ?, "
+    "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, lease_owner = NULL, lease_expires = NULL, "
+    f"{RESET_COUNTS}{{}} WHERE id = ? AND fence = ? AND status = 'RUNNING' AND last_seq = ? "
+    "RETURNING pause_requested"
+)
+_FENCED_DECISION_ONLY = _FENCED_DECISION.format("")
+_FENCED_DECISION_AND_OUTPUT = _FENCED_DECISION.format(", output_value = ?")
+
+
+def _fenced_decision(conn: Conn, c: Commit, status: str, output: bytes, now: float) -> bool:
+    """``_fenced_append`` that also sets the decision's status (and output); returns whether a
+    pause was requested. Refused as ``_fenced_append`` refuses, with nothing changed."""
+    events = c.events
+    head = (events[-1].seq, status, c.message, now if status == "QUEUED" else c.wake_at,
+            status in ENDED_STATUSES, now)
+    where = (c.execution_id, c.fence, events[0].seq - 1)
+    if output is UNSET:
+        row = conn.execute(_FENCED_DECISION_ONLY, (*head, *where)).fetchone()
+    else:
+        row = conn.execute(_FENCED_DECISION_AND_OUTPUT, (*head, output, *where)).fetchone()
+    if row is None:
+        _leased_row(conn, c)  # raises: the lease was lost, or the log moved on
+    _insert_events(conn, c.execution_id, events)
+    return bool(row[0])
+
+
 def _set_status(
     conn: Conn, eid: str, status: str, message: str | None, wake_at: float | None,
     now: float, result: CommitResult, output: bytes = UNSET,
 ) -> None:
     """Change the status (and, given ``output``, the encoded output value) in one statement."""
-    ended = status in ENDED_STATUSES
-    head = (status, message, now if status == "QUEUED" else wake_at, ended, now)
+    head = (status, message, now if status == "QUEUED" else wake_at, status in ENDED_STATUSES, now)
     if output is UNSET:
         conn.execute(_SET_STATUS_ONLY, (*head, eid))
     else:
         conn.execute(_SET_STATUS_AND_OUTPUT, (*head, output, eid))
+    _status_set(conn, eid, status, now, result)
+
+
+def _status_set(conn: Conn, eid: str, status: str, now: float, result: CommitResult) -> None:
+    """What follows a change of ``eid``'s status: runnable again, or its waits and waiters settled."""
     if status == "QUEUED":
         result.runnable.append(eid)
-    if ended:
-        if conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,)).rowcount:
-            conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
+    if status in ENDED_STATUSES:  # neither count is read: on PostgreSQL a read would wait for the server's answer
+        conn.execute("DELETE FROM waits WHERE waiter_id = ?", (eid,))
+        conn.execute("DELETE FROM wait_targets WHERE waiter_id = ?", (eid,))
         _wake_waiters(conn, eid, status in FAILED_STATUSES, now, result)
 
 
@@ -270,7 +319,13 @@ def _register_wait(conn: Conn, waiter: str, wait: WaitSpec, now: float) -> str:
 
 
 def _wake_waiters(conn: Conn, target: str, failed: bool, now: float, result: CommitResult) -> None:
-    """``target`` ended: count it for every waiter and make runnable those now satisfied."""
+    """``target`` ended: count it for every waiter and make runnable those now satisfied
+    (on PostgreSQL in one round trip, by the same statements in a function of the schema:
+    ``store.pg_schema.WAKE_WAITERS``)."""
+    if isinstance(conn, PgConnection):
+        woken = conn.execute("SELECT engine_wake_waiters(?, ?, ?)", (target, int(failed), now)).fetchall()
+        result.runnable += [r[0] for r in woken]
+        return
     waiters = conn.execute("DELETE FROM wait_targets WHERE target_id = ? RETURNING waiter_id", (target,)).fetchall()
     for (waiter,) in waiters:
         row = conn.execute(

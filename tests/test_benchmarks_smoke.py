@@ -74,3 +74,31 @@ def test_wake_prints_the_one_process_rows_with_and_without_the_warm_cache() -> N
     assert done.returncode == 0, done.stderr
     assert "failed:" not in done.stdout + done.stderr
     assert "| engine, one process " in done.stdout and "| engine, one process, --no-warm-cache " in done.stdout
+
+
+def test_targets_read_instructions_from_the_cost_section_and_ratios_to_another_row() -> None:
+    from benchmarks import cost
+    from benchmarks.harness import COST, Row, Target
+    from benchmarks.report import targets_table
+
+    section = "\n".join([
+        cost.BEGIN, "## cost", "",
+        f"| per unit | {cost.BASELINE} | abc1234 | {cost.BASELINE} / abc1234 |",
+        "|---|---|---|---|",
+        f"| {cost.SHAPES[0][1]} | 341,676 | 100,000 | ×3.42 |",
+        f"| {cost.SHAPES[1][1]} | 1,356,632 | 1,000,000 | ×1.36 |",
+        cost.END,
+    ])
+    (step, short) = cost.rows(f"# Benchmark results\n\n{section}\n")
+    assert (step.benchmark, step.median) == (COST, 3.42) and short.median == 1.36
+    assert cost.rows(section.replace(cost.BASELINE, "0000000")) == []  # not against the baseline
+
+    wake = Row("wake", "engine, one process", "FULL", "p50", "ms", 3.0, 2.0, 4.0, 50)
+    commit = Row("wake", "raw", "FULL", "commit", "ms", 1.5, 1.0, 2.0, 50, "reference")
+    goal = Target("wake ≤ 1.5× a commit", "wake", wake.subject, "FULL", "p50", 1.5, on_ratio=True,
+                  per=("wake", "raw", "FULL", "commit"))
+    assert goal.met(goal.judged(wake, {"wake": [wake, commit]})) is False  # 2× a commit
+    assert goal.met(goal.judged(wake, {"wake": [wake]})) is None  # no commit measured: no verdict
+    missing = Target("instructions", COST, "engine", "n/a", step.metric, 3, at_least=True, absent="see cost")
+    assert "see cost" in targets_table({"wake": [wake]}, [missing])
+    assert "| yes " in targets_table({COST: [step]}, [missing])

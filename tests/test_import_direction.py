@@ -141,6 +141,22 @@ def test_importing_flow_api_loads_nothing_of_the_engine():
     assert done.stdout.strip() == "[]"
 
 
+def test_a_sqlite_worker_does_not_import_the_postgresql_driver():
+    """psycopg (and asyncio, which it imports) cost a process start ~100 ms: only a
+    PostgreSQL store loads it. Restarting a worker on SQLite must not pay for it."""
+    code = (
+        "import sys, tempfile, os\n"
+        "import cli.main, engine.api, engine.worker\n"
+        "engine = engine.api.Engine(os.path.join(tempfile.mkdtemp(), 'e.db'))\n"
+        "engine.register_flow('f', 'def handler(system, this, inputs):\\n    return None\\n')\n"
+        "engine.run_until_ended(engine.start('f'))\n"
+        "print(sorted({'psycopg', 'asyncio'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_lazy_imports_are_told_apart():
     source = (
         "from typing import TYPE_CHECKING\n"

@@ -67,6 +67,8 @@ def is_secret_key(name: object, names: Iterable[str] = ()) -> bool:
     """
     if _secret_name(str(name)):
         return True
+    if names == ():  # the rules alone (every recorded argument's name): nothing more to compare
+        return False
     text = str(name).strip().lstrip("-").lower()
     return any(text == str(extra).strip().lstrip("-").lower() for extra in names)
 

@@ -1,4 +1,4 @@
-"""``engine db backup`` and ``engine db check``: looking after the database file.
+"""``engine db backup``, ``engine db check`` and ``engine db copy``: looking after the database.
 Thin: each command calls one method of the store and renders its result."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from cli.app import EngineOpener, cli, json_option, pass_opener
 from cli.render import echo_json
 from engine.errors import EngineError
 from store.copy import copy_store
+from store.open import file_of
 
 
 @cli.group()
@@ -19,8 +20,10 @@ def db() -> None:
 
 
 def _existing(opener: EngineOpener) -> EngineOpener:
-    if not os.path.exists(opener.path):
-        raise EngineError(f"database {opener.path} does not exist; pass --db PATH or set ENGINE_DB")
+    """``opener``, unless it names a database file that is not there (opening would make it)."""
+    path = file_of(opener.path)
+    if path is not None and not os.path.exists(path):
+        raise EngineError(f"database {path} does not exist; pass --db PATH or set ENGINE_DB")
     return opener
 
 
@@ -42,25 +45,28 @@ def db_backup(opener: EngineOpener, path: str) -> None:
 @json_option
 @pass_opener
 def db_check(opener: EngineOpener, as_json: bool) -> None:
-    """Check SQLite's integrity and the engine's invariants; exit 1 if anything is wrong.
+    """Check the engine's invariants (and a SQLite file's integrity); exit 1 if anything is wrong.
 
     Invariants: each execution's events are seqs 1..N without gaps; an ended execution has
     exactly one end event (in its current attempt), with its status, and nothing after it;
-    only RUNNING executions hold a lease. One line per problem.
+    only RUNNING executions hold a lease. One line per problem. Safe while workers run:
+    everything is read in one snapshot. On PostgreSQL the server checks its own storage
+    (amcheck); this checks what the engine wrote.
     """
-    problems = _existing(opener).open().store.check()
+    store = _existing(opener).open().store
+    problems = store.check()
     if as_json:
-        echo_json({"database": opener.path, "ok": not problems, "problems": problems})
+        echo_json({"database": store.path, "ok": not problems, "problems": problems})
     else:
         for problem in problems:
             click.echo(problem)
     if problems:
         raise EngineError(
-            f"database {opener.path}: {len(problems)} problem(s) found; stop the workers and restore the last good "
-            "backup (`engine db backup` makes one), or keep this file for a post-mortem"
+            f"database {store.path}: {len(problems)} problem(s) found; stop the workers and restore the last good "
+            "backup (`engine db backup` of a SQLite file, pg_dump of PostgreSQL), or keep this database for a post-mortem"
         )
     if not as_json:
-        click.echo(f"database {opener.path}: ok")
+        click.echo(f"database {store.path}: ok")
 
 
 @db.command("copy")

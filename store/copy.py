@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import msgspec
@@ -74,13 +75,7 @@ def copy_store(src_url: str, dst_url: str) -> CopyReport:
     """
     if same_database(src_url, dst_url):
         raise StoreError(f"cannot copy {without_password(src_url)} onto itself; give another database as DST")
-    src = open_end(src_url, must_exist=True)
-    try:
-        dst = open_end(dst_url, must_exist=False)
-    except BaseException:
-        src.close()
-        raise
-    try:
+    with _ends(src_url, dst_url, dst_must_exist=False) as (src, dst):
         src.begin(lock=True, tables=TABLES)
         _refuse_leases(src)
         dst.begin(lock=True, tables=TABLES)
@@ -91,27 +86,27 @@ def copy_store(src_url: str, dst_url: str) -> CopyReport:
         dst.begin(lock=True, tables=TABLES)
         _verify(src, dst)
         return CopyReport(src.where, dst.where, copied, True)
-    finally:
-        src.close()
-        dst.close()
 
 
 def verify_copy(src_url: str, dst_url: str) -> None:
     """Compare the database ``dst_url`` with ``src_url`` as ``copy_store`` does after
     copying: a ``StoreError`` naming the first difference, if any."""
-    src = open_end(src_url, must_exist=True)
-    try:
-        dst = open_end(dst_url, must_exist=True)
-    except BaseException:
-        src.close()
-        raise
-    try:
+    with _ends(src_url, dst_url, dst_must_exist=True) as (src, dst):
         src.begin(lock=False, tables=TABLES)
         dst.begin(lock=False, tables=TABLES)
         _verify(src, dst)
-    finally:
-        src.close()
-        dst.close()
+
+
+@contextmanager
+def _ends(src_url: str, dst_url: str, *, dst_must_exist: bool) -> Iterator[tuple[CopyEnd, CopyEnd]]:
+    """SRC and DST opened (SRC must exist), both closed on exit, whatever fails
+    (closing undoes what is not committed)."""
+    with ExitStack() as opened:
+        src = open_end(src_url, must_exist=True)
+        opened.callback(src.close)
+        dst = open_end(dst_url, must_exist=dst_must_exist)
+        opened.callback(dst.close)
+        yield src, dst
 
 
 def _verify(src: CopyEnd, dst: CopyEnd) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from store.dialect import translate
 from store.errors import StoreError
-from store.open import open_store
+from store.open import file_of, open_store
 from store.pg_sql import DB_NOW
 from store.pg_schema import ensure_schema
 from store.pg_url import connection_error, masked, without_password
@@ -204,13 +204,6 @@ class PostgresEnd(CopyEnd):
 
 def _values(named: bool, params: Sequence[Any]) -> Any:
     return {f"p{i}": v for i, v in enumerate(params, 1)} if named else list(params)
-
-
-def file_of(url: str) -> str | None:
-    """The SQLite file a ``--db`` value names (None: a URL of another scheme)."""
-    if url.lower().startswith("sqlite:///"):
-        return url[len("sqlite:///"):]
-    return None if "://" in url else url
 
 
 def same_database(a: str, b: str) -> bool:

@@ -17,6 +17,7 @@ import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 
@@ -154,3 +155,11 @@ class PgConnection:
         if self.eager and self.pipeline is not None:
             self.pipeline.sync()
         return _PgCursor(cur, self.pipeline)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read-only transaction whose statements all see one moment of the database
+        (``REPEATABLE READ``), while other connections go on writing; ended on exit."""
+        with self.raw.transaction():
+            self.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield

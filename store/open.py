@@ -53,6 +53,13 @@ def open_store(url: str, synchronous: str = "FULL") -> Store:
     )
 
 
+def file_of(url: str) -> str | None:
+    """The SQLite file a ``--db`` value names (None: a URL of another scheme)."""
+    if url.lower().startswith("sqlite:///"):
+        return url[len("sqlite:///"):]
+    return None if "://" in url else url
+
+
 def as_sql(store: Store, what: str) -> SqlStore:
     """``store`` as one of the SQL stores that ``what`` is kept in (every backend today)."""
     if not isinstance(store, (SqliteStore, PostgresStore)):

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from store.errors import StoreClosedError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,8 @@ def sweep_seconds() -> float:
 
 
 class ChangeListener:
-    """Counts the notifications of ``CHANNEL`` in a background thread.
+    """Counts the notifications of ``CHANNEL`` in a background thread, started when first
+    asked (a process that only reads, as most commands do, opens no listening connection).
 
     Args:
         connect: opens a new autocommit psycopg connection (raises ``StoreError``).
@@ -49,13 +54,26 @@ class ChangeListener:
         self._count = 0
         self._local = threading.local()
         self._stop = threading.Event()
-        self._conn = self._listen()
-        self._thread = threading.Thread(target=self._run, name="engine-pg-listen", daemon=True)
-        self._thread.start()
+        self._waker, self._woken = socket.socketpair()  # close() writes to end the thread's select at once
+        self._conn: Any = None
+        self._thread: threading.Thread | None = None
+
+    def _started(self) -> None:
+        """Listen from now on (opening the connection and the thread once)."""
+        with self._cond:
+            if self._thread is not None:
+                return
+            if self._stop.is_set():
+                raise StoreClosedError("the database was closed before waiting for changes: this process is stopping")
+            self._conn = self._listen()
+            self._thread = threading.Thread(target=self._run, name="engine-pg-listen", daemon=True)
+            self._thread.start()
 
     @property
     def count(self) -> int:
-        """Notifications (and re-opened connections) seen so far."""
+        """Notifications (and re-opened connections) seen so far (listening from the first look)."""
+        if self._thread is None:
+            self._started()
         return self._count
 
     def _listen(self) -> Any:
@@ -73,7 +91,10 @@ class ChangeListener:
 
         while not self._stop.is_set():
             try:
-                for _ in self._conn.notifies(timeout=0.5):
+                select.select([self._conn.fileno(), self._woken], [], [])
+                if self._stop.is_set():
+                    return
+                for _ in self._conn.notifies(timeout=0):  # what arrived (one poll, no wait)
                     self._bump()
             except psycopg.Error as exc:
                 if self._stop.is_set():
@@ -95,6 +116,8 @@ class ChangeListener:
     def wait_for_change(self, timeout: float) -> bool:
         """Whether a change was announced since this thread last asked (the first call of
         a thread, and every ``sweep`` seconds, say True), waiting up to ``timeout`` s."""
+        if self._thread is None:
+            self._started()
         now = time.monotonic()
         deadline = now + timeout
         with self._cond:
@@ -111,6 +134,12 @@ class ChangeListener:
                 now = time.monotonic()
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._conn.close()
+        """Stop the thread (at once: it is woken) and close the listening connection."""
+        with self._cond:
+            self._stop.set()
+        self._waker.send(b"x")
+        if self._thread is not None:
+            self._thread.join(2)
+            self._conn.close()
+        self._waker.close()
+        self._woken.close()

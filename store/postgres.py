@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
-from store import control, flows, leases, pg_sql, pg_transaction, reads, values
+from store import control, flows, invariants, leases, pg_sql, pg_transaction, reads, values
 from store.attempts import HAND_BACK
 from store.dialect import PgConnection
 from store.errors import StoreClosedError, StoreError
@@ -89,7 +89,8 @@ class PostgresStore:
                 f"cannot create the engine's tables in database {self.path}: {reason}; "
                 "let the user of --db create tables in it (GRANT CREATE), or create them once as its owner"
             ) from exc
-        self._writer = PgConnection(raw)
+        self._idle.append(PgConnection(raw))  # the first reader; the writer is opened by the first write
+        self._writer: PgConnection | None = None
         self._listener = ChangeListener(self._connect, sweep_seconds())
         self._wake_cache: tuple[int, float, float | None] | None = None  # (listener count, when, value)
         self._group = GroupCommit(self._apply_batch)
@@ -109,7 +110,8 @@ class PostgresStore:
         self._listener.close()
         with self._lock:  # first: waits for a write in flight, refuses later ones
             self._closed = True
-            self._writer.raw.close()
+            if self._writer is not None:
+                self._writer.raw.close()
         with self._pool_lock:
             self._closing = True
             idle, self._idle = self._idle, []
@@ -131,8 +133,14 @@ class PostgresStore:
         )
 
     def check(self) -> list[str]:
-        """Problems of a PostgreSQL database are the server's to find (amcheck): none here."""
-        return []
+        """One line per broken invariant of the engine (``store.invariants``), read in one
+        snapshot while workers go on; the storage itself is the server's to check (amcheck)."""
+
+        def checked(conn: PgConnection) -> list[str]:
+            with conn.snapshot():
+                return invariants.problems(conn)
+
+        return self.read(checked)
 
     # -- flows -------------------------------------------------------------------
 
@@ -377,11 +385,12 @@ class PostgresStore:
             if self._closed:
                 raise StoreClosedError(f"the database was closed before this write ({self.path}): this process is stopping")
             try:
-                if self._writer.raw.closed:
+                if self._writer is None or self._writer.raw.closed:
                     self._writer = PgConnection(self._connect())
                 return pg_transaction.apply(self._writer, items)
             except psycopg.OperationalError as exc:
-                self._writer.raw.close()  # opened anew by the next write
+                if self._writer is not None:
+                    self._writer.raw.close()  # opened anew by the next write
                 raise connection_error(self.url, exc, "write to", "Nothing from this write was recorded.") from exc
             except psycopg.Error as exc:  # refused by the server (a full disk, a read-only replica...)
                 reason = " ".join(str(exc).split())

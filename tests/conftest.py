@@ -30,7 +30,7 @@ from engine.api import Engine
 from engine.decision import Decision
 from engine.flows import LoadedFlow, compile_flow
 from engine.replay import ReplayContext
-from stores import chosen_store, configuration_error, fresh_database
+from stores import DATABASES, chosen_store, configuration_error, fresh_database
 
 TESTS = Path(__file__).parent
 FLOWS = TESTS / "flows"
@@ -234,3 +234,8 @@ def counter() -> Callable[[Path], int]:
         return int(path.read_text()) if path.exists() else 0
 
     return read
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the PostgreSQL databases made ahead and the session's template (``stores.Databases``)."""
+    DATABASES.finish()

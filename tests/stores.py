@@ -2,7 +2,8 @@
 
 ``ENGINE_TEST_STORE=postgres`` with ``ENGINE_TEST_POSTGRES_DSN=postgresql://user@host:port/db``
 (a server where the tests may create databases) gives every test that touches storage a fresh
-database on that server, ``engine_test_<random>``, dropped at teardown. Tests reach this module
+database on that server, ``engine_test_<random>``, holding the engine's empty tables (a copy of
+the session's template, made ahead: see ``Databases``), dropped after teardown. Tests reach this module
 only through conftest's ``db_url`` / ``make_db`` fixtures (and ``fresh_database`` for module-wide
 servers), so nothing else in ``tests/`` knows which store it runs on. Import with
 ``from stores import ...``: ``tests/`` is on ``sys.path``.
@@ -15,8 +16,10 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -83,26 +86,132 @@ def fresh_database(folder: Path, name: str = "engine") -> Iterator[str]:
 
 
 @contextmanager
-def fresh_postgres() -> Iterator[str]:
-    """``CREATE DATABASE engine_test_<random>`` on the server ``ENGINE_TEST_POSTGRES_DSN``
-    names, as a URL, whatever store the suite runs on (skipped, saying so, without a server);
-    dropped on exit ``WITH (FORCE)``, so workers a test left connected cannot keep it alive."""
+def fresh_postgres(*, empty: bool = False) -> Iterator[str]:
+    """A new database ``engine_test_<random>`` on the server ``ENGINE_TEST_POSTGRES_DSN``
+    names, as a URL, whatever store the suite runs on (skipped, saying so, without a
+    server); dropped after exit ``WITH (FORCE)``, so workers a test left connected cannot
+    keep it alive. It holds the engine's tables, empty (copied from the session's template,
+    see ``Databases``); ``empty=True`` gives one without them, for tests of their creation.
+    """
     dsn = os.environ.get(DSN_VARIABLE)
     if not dsn:
         import pytest
 
         pytest.skip(NO_SERVER)
-    import psycopg
-    from psycopg import sql
-
-    database = f"engine_test_{secrets.token_hex(6)}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    database = DATABASES.take(dsn, empty)
     try:
         yield database_url(dsn, database)
     finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        DATABASES.drop(dsn, database)
+
+
+class Databases:
+    """The session's PostgreSQL databases, made quickly.
+
+    ``CREATE DATABASE`` copies a whole template (7 MB of catalogs) and the engine's schema
+    takes dozens of statements more: about half a second a test, most of it the server's
+    work, and ``DROP DATABASE`` waits for a checkpoint of the whole server. So the schema
+    is made once, in a template database of this session (``engine_test_template_<random>``,
+    which nobody else connects to, as ``CREATE DATABASE ... TEMPLATE`` requires); a
+    background thread keeps ``AHEAD`` copies of it ready while tests run, and another
+    drops the databases of the tests that ended. ``finish`` waits for both and drops the
+    template (at the end of the session: conftest's ``pytest_sessionfinish``).
+    """
+
+    #: Databases made ahead of the tests that will take them.
+    AHEAD = 2
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._making = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases-make")
+        self._dropping = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases-drop")
+        self._dsn: str | None = None
+        self._template: str | None = None
+        self._ahead: list[Future[str]] = []
+        self._pending: list[Future[None]] = []
+
+    def take(self, dsn: str, empty: bool) -> str:
+        """The name of a new database on ``dsn``'s server (with the engine's tables unless ``empty``)."""
+        if empty:
+            return _create(dsn, None)
+        with self._lock:
+            if dsn != self._dsn:
+                self._finish()
+                self._dsn, self._template = dsn, _template(dsn)
+            assert self._template is not None
+            while len(self._ahead) < self.AHEAD + 1:
+                self._ahead.append(self._making.submit(_create, dsn, self._template))
+            return self._ahead.pop(0).result()  # one that failed is not handed out twice
+
+    def drop(self, dsn: str, database: str) -> None:
+        """Drop ``database`` in the background (``settle`` waits for it)."""
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
+            self._pending.append(self._dropping.submit(_drop, dsn, database))
+
+    def settle(self) -> None:
+        """Wait until every database dropped so far is gone; raise the first drop's error."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def finish(self) -> None:
+        """Drop what this session made ahead, and its template; wait for every drop."""
+        with self._lock:
+            self._finish()
+        self.settle()
+
+    def _finish(self) -> None:
+        dsn, template, ahead = self._dsn, self._template, self._ahead
+        self._dsn, self._template, self._ahead = None, None, []
+        if dsn is None or template is None:
+            return
+        for made in ahead:
+            if made.exception() is None:
+                _drop(dsn, made.result())
+        _drop(dsn, template)
+
+
+#: The one ``Databases`` of this test process.
+DATABASES = Databases()
+
+
+def _admin(dsn: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def _create(dsn: str, template: str | None, prefix: str = "engine_test_") -> str:
+    """A new database, ``PREFIX<random>``, copied from ``template`` (or the server's default)."""
+    from psycopg import sql
+
+    database = f"{prefix}{secrets.token_hex(6)}"
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
+    if template is not None:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with _admin(dsn) as admin:
+        admin.execute(statement)
+    return database
+
+
+def _template(dsn: str) -> str:
+    """A new database holding the engine's tables, for ``CREATE DATABASE ... TEMPLATE``
+    (closed: a template may have no connections while it is copied)."""
+    from store.pg_schema import ensure_schema
+
+    template = _create(dsn, None, "engine_test_template_")
+    with _admin(database_url(dsn, template)) as conn:
+        ensure_schema(conn, template)
+    return template
+
+
+def _drop(dsn: str, database: str) -> None:
+    from psycopg import sql
+
+    with _admin(dsn) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
 
 class RawConnection:

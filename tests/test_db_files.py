@@ -1,9 +1,10 @@
-"""The database's files (and the folder of wake-up notices): created owner-only; backed up online while a worker writes;
-checked for damage; and a worker that notices its file was replaced or its WAL deleted
-stops at once instead of writing events nobody will read.
+"""The database's files (and the folder of wake-up notices): created owner-only; backed up
+online while a worker writes (and the copy checked); and a worker that notices its file
+was replaced or its WAL deleted stops at once instead of writing events nobody will read.
+(``engine db check`` on either store: tests/test_db_check.py.)
 
-Real worker processes on real SQLite files (the damage check runs on either store);
-faults are scheduled by progress (after a share of the executions ended), never by the clock.
+Real worker processes on real SQLite files; faults are scheduled by progress (after a
+share of the executions ended), never by the clock.
 """
 
 from __future__ import annotations
@@ -97,23 +98,6 @@ def test_a_backup_taken_while_a_worker_runs_is_a_consistent_moment(engine, queue
             then, now = backup.store.load_events(execution_id), engine.store.load_events(execution_id)
             assert then == now[: len(then)]
     assert run_cli("db", "check").exit_code == 0
-
-
-@pytest.mark.sqlite_only("engine db check checks SQLite files; on PostgreSQL it is not built yet")
-def test_db_check_reports_a_deleted_event_and_a_status_without_its_end(engine, queued, run_cli, db_url):
-    engine.worker().run(until_idle=True)
-    assert run_cli("db", "check").exit_code == 0
-    first, second = queued[:2]
-    run_sql(db_url, "DELETE FROM events WHERE execution_id = ? AND seq = 2", (first,))
-    run_sql(db_url, "UPDATE executions SET status = 'ENDED_ERROR' WHERE id = ?", (second,))
-    result = run_cli("db", "check")
-    assert result.exit_code == 1
-    last = len(engine.store.load_events(first)) + 1
-    assert result.stdout.splitlines() == [
-        f"execution {first}: events are missing from its log (seq 2 of 1..{last})",
-        f"execution {second}: it is ENDED_ERROR but its end event says ENDED_SUCCESS",
-    ]
-    assert result.stderr.startswith(f"Error: database {db_url}: 2 problem(s) found;") and result.stderr.count("\n") == 1
 
 
 @pytest.mark.sqlite_only("replaces the SQLite file or deletes its WAL under a worker")

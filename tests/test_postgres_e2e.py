@@ -45,8 +45,15 @@ def handler(system, this, inputs):
 
 @pytest.fixture
 def db_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    """A fresh PostgreSQL database for this test (with the engine's tables), dropped afterwards."""
     with fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def empty_db_url() -> Iterator[str]:
+    """A fresh PostgreSQL database without the engine's tables, dropped afterwards."""
+    with fresh_postgres(empty=True) as url:
         yield url
 
 
@@ -57,7 +64,7 @@ def _worker(spawn, engine_argv, tmp_path: Path, name: str, *args: str, env: dict
 
 
 def _listeners(engine) -> int:
-    """Connections to this database that LISTEN for changes (one per store opened)."""
+    """Connections to this database that LISTEN for changes (one per store that waited for one)."""
     return int(engine.store.read(lambda conn: conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
     ).fetchone()[0]))
@@ -141,7 +148,7 @@ def test_an_idle_worker_is_woken_by_notify_not_by_the_sweep(engine, engine_argv,
     (tmp_path / "notes").mkdir()
     engine.register_file(tmp_path / "flows" / "counted.py")
     worker = _worker(spawn, engine_argv, tmp_path, "w", "--poll", "0.05", env={"ENGINE_PG_SWEEP_SECONDS": "600"})
-    wait_until(lambda: _listeners(engine) >= 2, "the worker to listen (this process listens too)", worker)
+    wait_until(lambda: _listeners(engine) >= 1, "the worker to listen (this process only writes)", worker)
     for n in range(5):
         eid = engine.start("counted", {"folder": str(tmp_path / "notes"), "n": n})
         wait_until(lambda: engine.get(eid).ended, f"execution {n} to be picked up by the idle worker", worker, guard=60)
@@ -206,8 +213,8 @@ def test_the_cli_prints_the_same_shapes_on_both_stores(run_cli, db_url, tmp_path
     assert on_postgres["replay"] == (0, "consistent:")
 
 
-def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, db_url):
-    procs = [subprocess.Popen(engine_argv("ls", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, empty_db_url):
+    procs = [subprocess.Popen(engine_argv("ls", "--json", db=empty_db_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
     outcomes = [(proc.wait(timeout=120), proc.stderr.read()) for proc in procs]
     assert outcomes == [(0, "")] * 4
@@ -215,6 +222,24 @@ def test_processes_opening_a_new_database_at_once_create_it_once(engine_argv, db
         assert json.loads(proc.stdout.read()) == []
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_a_store_opens_a_connection_to_write_or_listen_only_when_it_does(db_url):
+    """A command that only reads (``engine ls``) costs one connection, not three."""
+    from store.model import SettingWrite
+    from store.open import open_store
+
+    store = open_store(db_url)
+    sessions = lambda: store.read(lambda conn: conn.execute(  # noqa: E731
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()").fetchone()[0])
+    try:
+        assert sessions() == 1  # the reader asking
+        store.save_setting(SettingWrite("s", 1))
+        assert sessions() == 2  # and the writer
+        assert store.wait_for_change(0)
+        assert sessions() == 3  # and the listener
+    finally:
+        store.close()
 
 
 def test_connections_cut_by_the_server_fail_one_operation_in_one_line_then_recover(db_url):

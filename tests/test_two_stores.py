@@ -37,20 +37,27 @@ def databases(dsn: str) -> set[str]:
 
 
 def test_each_fresh_database_is_new_empty_and_dropped_with_its_connections(admin_dsn: str, tmp_path: Path) -> None:
+    """Other test sessions may share the server: only this test's own databases are counted."""
     import psycopg
 
-    before = databases(admin_dsn)
     with stores.fresh_database(tmp_path) as first, stores.fresh_database(tmp_path) as second:
         assert first != second and first.startswith("postgresql://")
-        made = databases(admin_dsn) - before
-        assert len(made) == 2
-        stores.run_sql(first, "CREATE TABLE executions (id text, status text)")
-        stores.run_sql(first, "INSERT INTO executions VALUES (?, ?)", ("a", "ENDED_SUCCESS"))
-        assert stores.run_sql(first, "SELECT count(*) FROM executions WHERE status LIKE 'ENDED_%'") == [(1,)]
-        assert stores.table_values(second) == {}  # the other one holds nothing
+        made = {url.rsplit("/", 1)[1] for url in (first, second)}
+        assert made <= databases(admin_dsn)
+        empty = stores.table_values(first)
+        assert "executions" in empty and [t for t, v in empty.items() if v] == ["engine_schema"]  # tables, no rows
+        stores.run_sql(first, "INSERT INTO engine_schema VALUES (0)")
+        assert stores.run_sql(first, "SELECT count(*) FROM engine_schema") == [(2,)]
+        assert stores.table_values(second) == empty  # the other one holds nothing of it
         left_open = psycopg.connect(first)  # as a killed worker's connection would be
-    assert databases(admin_dsn) == before
+    stores.DATABASES.settle()  # dropped in the background: wait for it
+    assert not made & databases(admin_dsn)
     left_open.close()
+
+
+def test_a_database_without_the_engines_tables_is_there_for_tests_of_their_creation(admin_dsn: str) -> None:
+    with stores.fresh_postgres(empty=True) as url:
+        assert stores.table_values(url) == {}
 
 
 def test_a_store_the_suite_cannot_use_stops_pytest_in_one_line(tmp_path: Path) -> None:

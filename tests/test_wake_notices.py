@@ -1,8 +1,10 @@
 """Idle ``engine worker`` processes are woken by notices, not by polling.
 
 Real worker processes on a real SQLite file; this test process writes as another user's
-script or the CLI would. The workers' safety-net poll is ``--poll 60``: an execution
-that ends well before one such interval was started by a notice. An idle worker's CPU
+script or the CLI would. The workers' safety-net poll is ``--poll 60`` (the most the CLI
+takes): no wait of a worker that started at ``spawned`` can end on its own before
+``spawned + SAFETY_NET``, so anything the test sees happen by then was started by a
+notice, and the test's waits give up then (``before_safety_net``). An idle worker's CPU
 time, read from /proc/PID/stat, is compared with the wall time it was idle.
 """
 
@@ -17,13 +19,24 @@ from pathlib import Path
 import pytest
 
 from engine.api import Engine
-from waiting import wait_until
+from waiting import HANG_GUARD, wait_until
 
 pytestmark = pytest.mark.sqlite_only("counts the wake-up sockets in DB-wake/ beside the SQLite file")
 
 FLOWS = Path(__file__).parent / "flows" / "wake"
 #: The workers' safety-net poll: nothing in these tests waits for it.
 SAFETY_NET = 60.0
+
+
+def spawned() -> float:
+    """The moment before workers start: their first safety-net poll comes SAFETY_NET after it."""
+    return time.monotonic()
+
+
+def before_safety_net(since: float) -> float:
+    """The guard for a wait that only a notice can end: the seconds left before the first
+    safety-net poll of workers started at ``since`` (a wait still going then fails)."""
+    return since + SAFETY_NET - time.monotonic()
 
 
 @pytest.fixture
@@ -47,13 +60,13 @@ def listeners(db_file: str) -> list[str]:
         return []
 
 
-def run_quick(engine: Engine, proc: subprocess.Popen[str]) -> float:
-    """Start one ``quick`` execution; seconds until it ended (SUCCESS)."""
-    began = time.monotonic()
+def run_quick(engine: Engine, proc: subprocess.Popen[str], since: float | None) -> None:
+    """Start one ``quick`` execution and see it end (SUCCESS); with ``since``, before the
+    safety net of workers started then could have claimed it."""
     execution = engine.start("quick")
-    wait_until(lambda: engine.get(execution).ended, f"quick execution {execution} ended", proc)
+    guard = HANG_GUARD if since is None else before_safety_net(since)
+    wait_until(lambda: engine.get(execution).ended, f"quick execution {execution} ended", proc, guard=guard)
     assert engine.get(execution).status == "ENDED_SUCCESS"
-    return time.monotonic() - began
 
 
 def cpu_seconds(pid: int) -> float:
@@ -63,23 +76,23 @@ def cpu_seconds(pid: int) -> float:
 
 
 def test_an_idle_worker_runs_a_new_execution_from_another_process_at_once(flows, worker, db_file):
+    since = spawned()
     proc = worker("--poll", str(SAFETY_NET))
     wait_until(lambda: listeners(db_file), "the worker listened for notices", proc)
-    run_quick(flows, proc)  # the worker has claimed and gone idle since
-    took = [run_quick(flows, proc) for _ in range(3)]
-    assert max(took) < SAFETY_NET / 4  # each was claimed on a notice, not at the safety net
+    for _ in range(4):  # after the first, the worker has claimed and gone idle
+        run_quick(flows, proc, since)
 
 
 def test_an_idle_worker_wakes_at_once_for_a_message_answered_from_another_process(flows, worker, db_file):
+    since = spawned()
     proc = worker("--poll", str(SAFETY_NET))
     execution = flows.start("ask")
     waiting = lambda: flows.store.list_messages(status="waiting", execution_id=execution)  # noqa: E731
     wait_until(lambda: waiting() and flows.get(execution).status == "WAITING", "the execution waited", proc)
-    run_quick(flows, proc)  # the worker has claimed since the execution parked, and gone idle
-    began = time.monotonic()
+    run_quick(flows, proc, since)  # the worker has claimed since the execution parked, and gone idle
     flows.respond(waiting()[0].id, {"value": 7})
-    wait_until(lambda: flows.get(execution).ended, "the execution ended after its answer", proc)
-    assert time.monotonic() - began < SAFETY_NET / 4
+    wait_until(lambda: flows.get(execution).ended, "the execution ended on the notice of its answer", proc,
+               guard=before_safety_net(since))
     assert flows.get(execution).output_value == {"value": 7}
 
 
@@ -88,7 +101,7 @@ def test_an_idle_worker_uses_almost_no_cpu(flows, worker, db_file):
     of the wall time; polling every 5 ms, as workers did before notices, took 1.3-1.9%."""
     proc = worker()
     wait_until(lambda: listeners(db_file), "the worker listened for notices", proc)
-    run_quick(flows, proc)  # started up, claimed and ran: what is left is idling
+    run_quick(flows, proc, None)  # started up, claimed and ran: what is left is idling
     time.sleep(0.5)
     cpu, wall = cpu_seconds(proc.pid), time.monotonic()
     time.sleep(4.0)
@@ -98,15 +111,15 @@ def test_an_idle_worker_uses_almost_no_cpu(flows, worker, db_file):
 
 
 def test_many_workers_and_a_killed_one_still_wake_at_once(flows, worker, db_file):
+    since = spawned()
     procs = [worker("--poll", str(SAFETY_NET), "--concurrency", "2") for _ in range(4)]
     wait_until(lambda: len(listeners(db_file)) == 4, "four workers listened for notices")
     before = set(listeners(db_file))
     procs[0].send_signal(signal.SIGKILL)
     procs[0].wait()
-    began = time.monotonic()
     executions = [flows.start("quick") for _ in range(12)]
-    wait_until(lambda: all(flows.get(e).ended for e in executions), "twelve quick executions ended", procs[1])
-    assert time.monotonic() - began < SAFETY_NET / 4
+    wait_until(lambda: all(flows.get(e).ended for e in executions), "twelve quick executions ended on notices",
+               procs[1], guard=before_safety_net(since))
     assert all(flows.get(e).status == "ENDED_SUCCESS" for e in executions)
     assert {flows.get(e).output_value["pid"] for e in executions} <= {p.pid for p in procs[1:]}
     left = set(listeners(db_file))

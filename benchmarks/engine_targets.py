@@ -225,7 +225,7 @@ target("wake, message from another process: p50 ≤ 2× one raw FULL commit (bet
        on_ratio=True, if_missed=WAKE_MESSAGE)
 target("idle: worker CPU < 1 ms/s (0.1% of a core), N=10,000", "idle", "engine", FULL,
        "N=10,000: worker CPU while idle", 1)
-target(f"restart, K=1,000: spawn → past its wait ≤ 1.5× (bare start + replay slope × 1,000)",
+target("restart, K=1,000: spawn → past its wait ≤ 1.5× (bare start + replay slope × 1,000)",
        "replay", "engine", FULL, f"restart ÷ (bare start + slope × {RESTART_K:,})", 1.5,
        if_missed=RESTART)
 target(f"instructions per durable step ≥ 3× fewer than {BASELINE}", COST, "engine", "n/a",

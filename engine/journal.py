@@ -19,7 +19,7 @@ import sys
 import threading
 from types import FrameType
 from collections.abc import Callable
-from typing import Any, NoReturn, Protocol, TypeVar, cast
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from engine import arguments, divergence
 from engine.decision import ReplayExhausted, Suspended

@@ -43,7 +43,8 @@ def test_the_end_commit_leases_the_next_queued_execution(engine: Engine) -> None
 
 def test_a_commit_in_the_middle_of_an_activation_leases_nothing_more(engine: Engine) -> None:
     engine.register_flow("noop", NOOP)
-    first, second = engine.start("noop"), engine.start("noop")
+    engine.start("noop")
+    second = engine.start("noop")
     eid, fence = claim_one(engine)
 
     logged = Event(2, time.time(), LogRecorded("still running"))

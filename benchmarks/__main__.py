@@ -21,6 +21,7 @@ from pathlib import Path
 from benchmarks import cost
 from benchmarks.harness import BENCHMARK_ORDER, BENCHMARKS, COST, Context, Contribution, Row
 from benchmarks.report import (
+    engine_code,
     engine_commit,
     load_average,
     results_markdown,
@@ -81,7 +82,7 @@ def main(argv: list[str]) -> int:
     for module in CONTRIBUTOR_MODULES:
         importlib.import_module(module)
     args = parse(argv)
-    load_at_start, commit_at_start = load_average(), engine_commit()
+    load_at_start, commit_at_start, code_at_start = load_average(), engine_commit(), engine_code()
     tmp = HERE / ".tmp" / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     ctx = Context(quick=args.quick, tiny=args.tiny, tmp=tmp)
     tables: dict[str, list[Row]] = {}
@@ -104,7 +105,7 @@ def main(argv: list[str]) -> int:
                 print(f"\n## {name}\n\n{table(tables[name])}\n", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if engine_commit() != commit_at_start:
+    if engine_code() != code_at_start:
         ctx.note(f"the engine's code changed during this run ({commit_at_start} at the start, "
                  f"{engine_commit()} at the end): the figures mix both; run again")
     kept = cost.kept_section(RESULTS.read_text()) if RESULTS.exists() else ""

@@ -144,15 +144,31 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+ENGINE_CODE = ("engine", "store", "flow_api", "cli")
+
+
+def engine_code() -> str:
+    """An identity of the engine's code: the git trees of its packages, and any uncommitted
+    change to them. A commit that touches only docs or tests leaves it as it was."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        trees = subprocess.run(["git", "rev-parse", *(f"HEAD:{p}" for p in ENGINE_CODE)], cwd=repo,
+                               check=True, capture_output=True, text=True).stdout
+        diff = subprocess.run(["git", "diff", "HEAD", "--", *ENGINE_CODE], cwd=repo, check=True,
+                              capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return trees + diff
+
+
 def engine_commit() -> str:
     """HEAD of the repository, and whether the engine's code differs from it."""
     repo = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, check=True,
                               capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "engine", "store",
-                                "flow_api", "cli"], cwd=repo, check=True, capture_output=True,
-                               text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *ENGINE_CODE], cwd=repo, check=True,
+                               capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{head} (with uncommitted engine changes)" if dirty else head

@@ -57,6 +57,23 @@ def configuration_error() -> str | None:
     return None
 
 
+def reachable_dsn() -> str:
+    """``ENGINE_TEST_POSTGRES_DSN``, for a test that needs that server whatever the store;
+    the calling test is skipped when psycopg is missing, the variable unset or the server
+    unreachable."""
+    import pytest
+
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+    dsn = os.environ.get(DSN_VARIABLE, "")
+    if not dsn:
+        pytest.skip(f"{DSN_VARIABLE} is not set; point it at a PostgreSQL server to run this test")
+    try:
+        psycopg.connect(dsn, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL at {DSN_VARIABLE} is unreachable: {_one_line(exc)}")
+    return dsn
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 

@@ -17,14 +17,7 @@ import stores
 @pytest.fixture
 def admin_dsn(monkeypatch: pytest.MonkeyPatch) -> str:
     """The server of ENGINE_TEST_POSTGRES_DSN, with the store switched to PostgreSQL."""
-    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
-    dsn = os.environ.get(stores.DSN_VARIABLE, "")
-    if not dsn:
-        pytest.skip(f"{stores.DSN_VARIABLE} is not set; point it at a PostgreSQL server to run this test")
-    try:
-        psycopg.connect(dsn, connect_timeout=10).close()
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL at {stores.DSN_VARIABLE} is unreachable: {exc}")
+    dsn = stores.reachable_dsn()
     monkeypatch.setenv(stores.STORE_VARIABLE, "postgres")
     return dsn
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 
@@ -10,8 +9,7 @@ import msgspec
 import pytest
 
 from engine.connectors import ConnectorError, get_connector
-
-DSN_VARIABLE = "ENGINE_TEST_POSTGRES_DSN"
+from stores import reachable_dsn
 
 
 def pg(dsn, query, params=None, timeout=5.0):
@@ -24,15 +22,7 @@ def pg(dsn, query, params=None, timeout=5.0):
 @pytest.fixture
 def dsn():
     """The test server's DSN; the test is skipped when it is unset or unreachable."""
-    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
-    value = os.environ.get(DSN_VARIABLE)
-    if not value:
-        pytest.skip(f"{DSN_VARIABLE} is not set; point it at a PostgreSQL server to run this test")
-    try:
-        psycopg.connect(value, connect_timeout=2).close()
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL at {DSN_VARIABLE} is unreachable: {exc}")
-    return value
+    return reachable_dsn()
 
 
 @pytest.fixture

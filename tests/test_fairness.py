@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.api import Engine
+from store.model import Commit, CommitResult
 from stores import no_write_in_progress
 from waiting import wait_until
 
@@ -34,9 +35,24 @@ def handler(system, this, inputs):
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
-def test_a_child_of_a_running_parent_runs_before_a_backlog_of_new_executions(engine: Engine, concurrency: int):
+def test_a_child_of_a_running_parent_runs_before_a_backlog_of_new_executions(
+    engine: Engine, concurrency: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine.register_flow("fair_parent", PARENT)
     engine.register_flow("fair_leaf", LEAF)
+    # When the commit creating the child returned: the child exists for every claim after.
+    # (Its created_at is the handler's call, which the commit may follow by a millisecond
+    # in which the other slots finish and claim new executions that cannot see it yet.)
+    child_committed: list[float] = []
+    commit = engine.store.commit
+
+    def recording(c: Commit) -> CommitResult:
+        result = commit(c)
+        if c.creates:
+            child_committed.append(time.time())
+        return result
+
+    monkeypatch.setattr(engine.store, "commit", recording)
     parent = engine.start("fair_parent")  # claimed first: it was created first
     backlog = [engine.start("fair_leaf", {"n": n}) for n in range(200)]
     worker = engine.worker(concurrency=concurrency, lease_seconds=30)
@@ -45,9 +61,10 @@ def test_a_child_of_a_running_parent_runs_before_a_backlog_of_new_executions(eng
     row = engine.get(parent)
     assert (row.status, row.output_value) == ("ENDED_SUCCESS", {"child": {"n": -1}})
     (child,) = engine.store.children(parent)
+    (existed,) = child_committed
     # once the child existed, the next claim took it: no new execution was claimed before it
-    # (a claim under way when the child was created may not have seen it yet)
-    overtook = [b for b in map(engine.get, backlog) if child.created_at < (b.started_at or 0) < child.started_at]
+    # (a claim under way when the child was committed may not have seen it yet)
+    overtook = [b for b in map(engine.get, backlog) if existed < (b.started_at or 0) < child.started_at]
     assert len(overtook) <= concurrency, f"{len(overtook)} of {len(backlog)} new executions were claimed first"
 
 

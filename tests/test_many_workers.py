@@ -296,11 +296,15 @@ def run_many_workers(engine: Engine, pool: Pool, *, shorts: int, longs: int, wor
 
     # -- no lease lost for good: a killed worker's executions were taken over in time ---
     # (bounds in "executions the pool ended per second before the first kill")
+    # A takeover shows as the next activation's start in another process; or as a later
+    # kill's orphan, when the worker that took the lease over was killed before it started
+    # the handler (its lease, read right after that kill, proves the takeover came earlier).
     late, takeovers = [], [0.0]
     takeover_bound = LEASE + TAKEOVER_ENDS / rate
-    for kill in kill_log:
+    for i, kill in enumerate(kill_log):
         for eid in kill.orphans:
             after = [span.start for span in spans[eid] if span.start >= kill.mono and span.pid != kill.pid]
+            after += [later.mono for later in kill_log[i + 1:] if eid in later.orphans]
             assert after, f"execution {eid}, leased by killed pid {kill.pid}, never ran again"
             takeovers.append(min(after) - kill.mono)
             if min(after) - kill.mono > takeover_bound:

@@ -37,7 +37,7 @@ from store.model import (
 from store.pg_held import HeldLeases
 from store.pg_listen import ChangeListener, sweep_seconds
 from store.pg_schema import ensure_schema
-from store.pg_url import connection_error, without_password
+from store.pg_url import connection_error, session_options, without_password
 from store.queries import compile_filter
 from store.schema import SchemaError
 from store.writes import EXECUTION_COLUMNS, insert_execution, waiting_on, write_setting
@@ -70,6 +70,7 @@ class PostgresStore:
         password = _password(url)
         if password and "PGPASSWORD" not in os.environ:
             os.environ["PGPASSWORD"] = password  # processes this one starts reach the server with ``path``
+        self._options = session_options(url)
         self._idle: list[PgConnection] = []  # reading connections not in use (a pool without a cap)
         self._pool_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -102,7 +103,7 @@ class PostgresStore:
         import psycopg
 
         try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10, options=self._options)
         except psycopg.Error as exc:
             raise connection_error(self.url, exc, "connect to") from exc
 

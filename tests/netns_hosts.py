@@ -29,13 +29,10 @@ from pathlib import Path
 #: Where the test's private links live (a /30 per host: N = 1, 2, 3, ...).
 SUBNET = "10.231"
 PORT = 5432
-#: Server settings: a host that vanishes mid-transaction (no FIN, no RST) is noticed in a
-#: few seconds instead of the kernel's two hours, so the row locks it held are released.
-SERVER_SETTINGS = {
-    "listen_addresses": "*", "port": str(PORT), "fsync": "off", "max_connections": "200",
-    "tcp_keepalives_idle": "1", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "3",
-    "tcp_user_timeout": "3000",
-}
+#: Server settings. The keepalives and user timeout that notice a host vanished
+#: mid-transaction (no FIN, no RST) are PostgreSQL's defaults: each engine session asks
+#: for its own (``store.pg_url.SESSION_OPTIONS``), and that is what a test loses a host to see.
+SERVER_SETTINGS = {"listen_addresses": "*", "port": str(PORT), "fsync": "off", "max_connections": "200"}
 
 
 def _run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:

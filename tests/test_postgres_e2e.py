@@ -242,6 +242,30 @@ def test_a_store_opens_a_connection_to_write_or_listen_only_when_it_does(db_url)
         store.close()
 
 
+def test_every_session_asks_the_server_to_notice_a_lost_host_in_seconds(db_url):
+    """The reading and the writing session (all are opened alike) carry the keepalive and
+    user-timeout settings that release a lost host's row locks in seconds (the server of
+    tests/test_many_hosts.py, which loses a host, keeps PostgreSQL's defaults); ``options``
+    in the URL still win."""
+    from store.open import open_store
+
+    query = ("SELECT name, setting FROM pg_settings WHERE name IN "
+             "('tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count', 'tcp_user_timeout')")
+    ours = {"tcp_keepalives_count": "3", "tcp_keepalives_idle": "2", "tcp_keepalives_interval": "1",
+            "tcp_user_timeout": "5000"}
+    store = open_store(db_url)
+    try:
+        assert dict(store.read(lambda conn: conn.execute(query).fetchall())) == ours
+        assert dict(store.transaction(lambda conn: conn.execute(query).fetchall())) == ours
+    finally:
+        store.close()
+    store = open_store(db_url + ("&" if "?" in db_url else "?") + "options=-c%20tcp_keepalives_idle%3D7")
+    try:
+        assert dict(store.read(lambda conn: conn.execute(query).fetchall())) == {**ours, "tcp_keepalives_idle": "7"}
+    finally:
+        store.close()
+
+
 def test_connections_cut_by_the_server_fail_one_operation_in_one_line_then_recover(db_url):
     from store.errors import StoreError
     from store.model import SettingWrite

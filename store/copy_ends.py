@@ -24,7 +24,7 @@ from store.errors import StoreError
 from store.open import file_of, open_store
 from store.pg_sql import DB_NOW
 from store.pg_schema import ensure_schema
-from store.pg_url import connection_error, masked, without_password
+from store.pg_url import connection_error, masked, session_options, without_password
 from store.schema import SchemaError
 from store.write_lock import WriteLock
 
@@ -144,7 +144,7 @@ class PostgresEnd(CopyEnd):
                              "pip install 'durable-engine[postgres]'") from None
         self.url, self.where = url, without_password(url)
         try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10, options=session_options(url))
         except psycopg.Error as exc:
             raise connection_error(url, exc, "connect to") from exc
         try:

@@ -22,8 +22,8 @@ from typing import Any
 from store.dialect import translate
 from store.errors import StoreError
 from store.open import file_of, open_store
-from store.pg_sql import DB_NOW
 from store.pg_schema import ensure_schema
+from store.pg_sql import DB_NOW
 from store.pg_url import connection_error, masked, session_options, without_password
 from store.schema import SchemaError
 from store.write_lock import WriteLock

@@ -129,6 +129,52 @@ def test_history_graph_and_answering_the_message_in_its_form(page: Page, api: ht
     shot(page, "execution")
 
 
+#: Counts live fragments the page has finished handling: after the monitor's own handler
+#: of the response body (a task after its promise settled).
+HANDLED = """
+const fetched = window.fetch;
+window.__handled = 0;
+window.fetch = (...args) => fetched(...args).then((response) => {
+  const text = response.text.bind(response);
+  response.text = () => text().then((body) => { setTimeout(() => { window.__handled += 1; }, 0); return body; });
+  return response;
+});
+"""
+
+
+def test_an_answer_typed_while_a_live_update_is_on_its_way_is_kept(page: Page, api: httpx.Client, server: Served) -> None:
+    execution_id = start(api, "family")
+    browser = page.context.browser
+    assert browser is not None
+    context = browser.new_context(storage_state=page.context.storage_state())  # logged in, with a fresh init script
+    tab = context.new_page()
+    try:
+        tab.add_init_script(HANDLED)
+        held: list[Any] = []
+        tab.route(f"**/executions/{execution_id}/live", lambda route: held.append(route))
+        tab.goto(f"{server.url}/executions/{execution_id}")
+        for _ in range(600):  # only stops a hung test: an update held while the form is shown
+            if held and tab.locator("form.answer").count():
+                break
+            if held:
+                held.pop().continue_()
+            tab.wait_for_timeout(50)
+        else:
+            pytest.fail(f"the answer form of {execution_id} never showed")
+        answer = tab.locator("form.answer input[name=count]")
+        answer.fill("12")  # typed while that update is on its way
+        handled = tab.evaluate("window.__handled")
+        held.pop().continue_()
+        tab.wait_for_function("(before) => window.__handled > before", arg=handled)
+        expect(answer).to_have_value("12")
+        tab.unroute(f"**/executions/{execution_id}/live")
+        tab.locator("form.answer button").click()
+        expect(tab.locator("#status")).to_have_text("ENDED_SUCCESS")
+        expect(tab.locator("#outputs")).to_contain_text('"count": 12')
+    finally:
+        context.close()
+
+
 def test_start_a_flow_from_its_page(page: Page, api: httpx.Client, server: Served) -> None:
     page.goto(f"{server.url}/flows")
     shot(page, "flows")

@@ -26,7 +26,7 @@
     if (document.hidden || busy(el)) { setTimeout(function () { refresh(el); }, PERIOD); return; }
     fetch(el.getAttribute("data-live"), {credentials: "same-origin", cache: "no-store"})
       .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
-      .then(function (html) { el.innerHTML = html; })
+      .then(function (html) { if (!busy(el)) { el.innerHTML = html; } })  // typed into meanwhile: keep it
       .catch(function () { /* keep the last view; try again */ })
       .then(function () { setTimeout(function () { refresh(el); }, PERIOD); });
   }

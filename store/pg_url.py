@@ -15,10 +15,15 @@ SESSION_OPTIONS = "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_
 
 
 def session_options(url: str) -> str:
-    """``SESSION_OPTIONS`` followed by the ``options`` of ``url``, if any (these win)."""
+    """``SESSION_OPTIONS`` followed by the ``options`` of ``url``, if any (these win).
+    Raises a one-line ``StoreError`` for a URL that libpq cannot read."""
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    theirs = conninfo_to_dict(url).get("options")
+    try:
+        theirs = conninfo_to_dict(url).get("options")
+    except psycopg.Error as exc:
+        raise connection_error(url, exc, "connect to") from exc
     return f"{SESSION_OPTIONS} {theirs}" if theirs else SESSION_OPTIONS
 
 

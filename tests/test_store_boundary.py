@@ -72,6 +72,18 @@ def test_unreachable_postgresql_url_is_one_line_and_creates_nothing(run_cli, tmp
     assert os.listdir(tmp_path) == []  # no SQLite file under a folder named "postgresql:"
 
 
+@pytest.mark.parametrize("url", ["postgresql://bob:hunter2@127.0.0.1:xx/engine",
+                                 "postgresql://bob:hunter2@127.0.0.1:1/engine?bogus=1"])
+def test_a_postgresql_url_libpq_cannot_read_is_one_line(run_cli, tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("ls", db=url)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "cannot connect to database postgresql://bob:***@127.0.0.1:" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def test_unknown_scheme_is_refused_naming_the_schemes(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run_cli("ls", db="mysql://localhost/engine")
